@@ -1,0 +1,35 @@
+"""The ``nddr`` command: one sub-command per module of this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nddr.cli import models
+from nddr.errors import NddrError
+
+COMMANDS = {"models": models}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nddr", description="Multi-task CNNs with NDDR layer fusion (Gao et al., CVPR 2019)."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        command.add_parser(subparsers, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; bad input ends in one line on stderr and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command].run(args)
+    except NddrError as error:
+        print(f"nddr {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nddr {args.command}: interrupted", file=sys.stderr)
+        return 130

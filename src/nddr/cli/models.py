@@ -1,0 +1,98 @@
+"""``nddr models``: the backbones and variants, and what fusion adds in parameters."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from nddr.backbones import BACKBONES, TIMM_PREFIX, build_backbone
+from nddr.errors import NddrError
+from nddr.heads import HeadSpec
+from nddr.network import VARIANTS, build_network
+
+# The tasks used for counting: NYUv2's segmentation (40 classes), normals and depth, then generic.
+_COUNT_TASKS = (("segmentation", 40), ("normals", 3), ("depth", 1))
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="list backbones and variants; --params counts parameters",
+        description="List backbones and network variants. With --params BACKBONE, print per "
+        "variant the total parameters and what fusion adds (count, and %% of the K columns).",
+    )
+    parser.add_argument("--params", metavar="BACKBONE", help="count parameters for this backbone")
+    parser.add_argument("--tasks", type=int, default=2, metavar="K", help="number of tasks (default 2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.params:
+        print_parameter_table(args.params, args.tasks)
+    else:
+        print_catalogue()
+    return 0
+
+
+def count_tasks(num_tasks: int) -> list[HeadSpec]:
+    """The K dense tasks the table is counted with."""
+    named = [HeadSpec(name, size) for name, size in _COUNT_TASKS]
+    return (named + [HeadSpec(f"task{k}", 10) for k in range(len(named), num_tasks)])[:num_tasks]
+
+
+def print_catalogue() -> None:
+    print("Backbones (parameter counts: nddr models --params NAME):")
+    with torch.device("meta"):
+        for name in BACKBONES:
+            backbone = build_backbone(name)
+            widths = "/".join(map(str, backbone.channels))
+            print(
+                f"  {name:<12} {backbone.num_stages} stages, widths {widths}, "
+                f"output stride {backbone.output_stride}, dense head {backbone.dense_head}"
+            )
+    print(f"  {TIMM_PREFIX + 'MODEL':<12} any timm CNN, stage ends from its feature_info (pip install 'nddr[timm]')")
+    print("  your own    StagedBackbone.from_modules([...]) (see the README)")
+    print("Variants:")
+    for name, description in VARIANTS.items():
+        print(f"  {name:<13}{description}")
+    print("  any of them with shortcut=True: every stage's output routed to the heads (NDDR-CNN-Shortcut)")
+
+
+def print_parameter_table(backbone: str, num_tasks: int) -> None:
+    """Per variant: total parameters and what fusion (and the shortcut) adds, counted on meta tensors."""
+    if num_tasks < 1:
+        raise NddrError(f"--tasks must be at least 1, got {num_tasks}")
+    tasks = count_tasks(num_tasks)
+    rows = []
+    with torch.device("meta"):
+        for variant in VARIANTS:
+            for shortcut in (False, True):
+                network = build_network(backbone, tasks, variant, shortcut=shortcut)
+                rows.append((variant + ("+shortcut" if shortcut else ""), network.parameter_summary()))
+        source = network.columns[0]
+    task_text = ", ".join(f"{t.name} ({t.out_channels})" for t in tasks)
+    print(f"{backbone}, {num_tasks} task(s): {task_text}; parameters counted without data")
+    header = (
+        f"{'variant':<23}{'total':>13}{'columns':>13}{'heads':>12}"
+        f"{'stage fusion':>14}{'head input':>12}{'added':>12}{'% of columns':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, summary in rows:
+        added = summary["fusion"] + summary["head_inputs"]
+        print(
+            f"{label:<23}{summary['total']:>13,}{summary['columns']:>13,}{summary['heads']:>12,}"
+            f"{summary['fusion']:>14,}{summary['head_inputs']:>12,}{added:>12,}"
+            f"{100.0 * added / summary['columns']:>13.2f}%"
+        )
+    print("stage fusion: the NDDR / cross-stitch / sluice layers after every stage; head input: the")
+    print("shortcut (or sluice's layer selection); added = both, also as % of the K columns.")
+    per_task = sum(width * width * num_tasks for width in source.channels)
+    line = f"NDDR weights of one task (the 1x1 convs, no BN): {per_task:,}"
+    if source.source_parameters:
+        line += (
+            f" = {100.0 * per_task / source.source_parameters:.2f}% of the "
+            f"{source.source_parameters:,} parameters of the network {backbone} is cut from, "
+            "ImageNet classifier included"
+        )
+    print(line)

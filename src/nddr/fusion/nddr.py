@@ -1,0 +1,86 @@
+"""The NDDR layer (paper §3.1): concatenation, 1x1 conv, batch norm, ReLU."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from nddr.fusion.base import Fusion, diagonal_mixing
+
+
+class NDDR(Fusion):
+    """Neural Discriminative Dimensionality Reduction layer (paper §3.1, eq. 1-3).
+
+    The K task features are concatenated on channels (KC) and, per task k, projected back to C
+    channels by a 1x1 convolution W^k (no bias), then batch normalised and passed through a ReLU.
+    Weight decay on W^k (set by :func:`nddr.parameter_groups`) completes the paper's layer.
+
+    The K projections are held as one KC -> KC convolution whose k-th block of C output channels is
+    W^k, and the K batch norms as one over KC channels: the same function in one kernel call.
+
+    Args:
+        channels: C, the width of each task's features at this stage end.
+        num_tasks: K.
+        init: ``(alpha, beta)`` for the diagonal initialisation (§4.1): ``alpha * I`` on the task's
+            own block, ``beta * I`` on the others' (divided by K - 1 when ``divide_beta``), or
+            ``"xavier"`` for Xavier-uniform weights (Table 1's alternative).
+        divide_beta: Spread ``beta`` over the K - 1 other tasks (default) or give each ``beta``.
+        activation: Apply the ReLU (the paper's layer); turn off for backbones whose stage outputs
+            are not post-activation.
+        bn_momentum, bn_eps: Batch norm settings; the defaults are the released code's
+            (decay 0.95, epsilon 1e-3).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_tasks: int,
+        init: tuple[float, float] | str = (0.9, 0.1),
+        divide_beta: bool = True,
+        activation: bool = True,
+        bn_momentum: float = 0.05,
+        bn_eps: float = 1e-3,
+    ) -> None:
+        super().__init__(channels, num_tasks)
+        if isinstance(init, str) and init != "xavier":
+            raise ValueError(f"NDDR init must be (alpha, beta) or 'xavier', got {init!r}")
+        self.init = init if isinstance(init, str) else (float(init[0]), float(init[1]))
+        self.divide_beta = divide_beta
+        width = channels * num_tasks
+        self.conv = nn.Conv2d(width, width, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(width, eps=bn_eps, momentum=bn_momentum)
+        self.activation = nn.ReLU(inplace=True) if activation else nn.Identity()
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise W^k as configured and the batch norm as fresh (identity statistics)."""
+        k, c = self.num_tasks, self.channels
+        blocks = self.conv.weight.view(k, c, k, c)  # [task out, channel out, task in, channel in]
+        if self.init == "xavier":
+            for task in range(k):
+                nn.init.xavier_uniform_(self.conv.weight.view(k, c, k * c)[task])
+        else:
+            mixing = diagonal_mixing(k, *self.init, divide_beta=self.divide_beta)
+            eye = torch.eye(c, dtype=blocks.dtype, device=blocks.device)
+            blocks.copy_(mixing.to(blocks)[:, None, :, None] * eye[None, :, None, :])
+        self.bn.reset_parameters()
+
+    def task_weight(self, task: int) -> Tensor:
+        """W^k as a [C, K*C] matrix: task ``task``'s projection of the concatenated features."""
+        c = self.channels
+        return self.conv.weight[task * c : (task + 1) * c, :, 0, 0]
+
+    def project(self, features: Sequence[Tensor]) -> Tensor:
+        """The projections F W^k for all tasks before batch norm, as one [N, K*C, H, W] tensor."""
+        self.check_features(features)
+        return self.conv(torch.cat(list(features), dim=1))
+
+    def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
+        fused = self.activation(self.bn(self.project(features)))
+        return list(fused.split(self.channels, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, init={self.init}"

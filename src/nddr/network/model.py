@@ -1,0 +1,105 @@
+"""The multi-task network: task columns, fusion at stage ends, head inputs and heads (paper §3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+
+from nddr.backbones import StagedBackbone
+from nddr.fusion import Fusion, LastStage, Sluice
+
+
+class MultiTaskNetwork(nn.Module):
+    """Columns of one staged backbone, optionally fused after every stage, and one head per task.
+
+    Each variant of the paper is this module with different parts (built by
+    :func:`nddr.build_network`): ``single`` has K columns and no fusion, ``multi`` one column
+    shared by all heads, ``cross_stitch``/``sluice``/``nddr`` K columns with a fusion module after
+    every stage. A task's head input is its column's last stage output, or all of its stage
+    outputs through a :class:`~nddr.fusion.Shortcut` or :class:`~nddr.fusion.LayerSelection`.
+
+    ``forward(images)`` returns ``{task name: head output}``; dense heads answer at the backbone's
+    output stride.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[StagedBackbone],
+        fusions: Sequence[Fusion] | None,
+        head_inputs: Mapping[str, nn.Module],
+        heads: Mapping[str, nn.Module],
+        config: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__()
+        if set(head_inputs) != set(heads):
+            raise ValueError("head_inputs and heads must name the same tasks")
+        task_names = tuple(heads)
+        if len(columns) not in (1, len(task_names)):
+            raise ValueError(f"{len(columns)} columns for {len(task_names)} tasks: give one or one per task")
+        fusions = list(fusions or [])
+        if fusions and len(fusions) != columns[0].num_stages:
+            raise ValueError(f"{len(fusions)} fusions for {columns[0].num_stages} stages")
+        self.columns = nn.ModuleList(columns)
+        self.fusions = nn.ModuleList(fusions)
+        self.head_inputs = nn.ModuleDict({name: head_inputs[name] for name in task_names})
+        self.heads = nn.ModuleDict(heads)
+        self.task_names = task_names
+        self.config = dict(config) if config is not None else None
+        self._keeps_all_stages = any(not isinstance(m, LastStage) for m in self.head_inputs.values())
+
+    @property
+    def num_stages(self) -> int:
+        return self.columns[0].num_stages
+
+    def column_index(self, task: str) -> int:
+        """Which column feeds ``task``'s head (always 0 for the shared-column baseline)."""
+        return 0 if len(self.columns) == 1 else self.task_names.index(task)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        if images.dim() != 4:
+            raise ValueError(f"expected images of shape [N, C, H, W], got {list(images.shape)}")
+        features = [images] * len(self.columns)
+        history: list[list[Tensor]] = [[] for _ in self.columns]
+        for stage in range(self.num_stages):
+            features = [column.stages[stage](x) for column, x in zip(self.columns, features)]
+            if self.fusions:
+                features = self.fusions[stage](features)
+            if self._keeps_all_stages or stage == self.num_stages - 1:
+                for outputs, feature in zip(history, features):
+                    outputs.append(feature)
+        return {
+            task: self.heads[task](self.head_inputs[task](history[self.column_index(task)]))
+            for task in self.task_names
+        }
+
+    def auxiliary_loss(self) -> Tensor | None:
+        """Extra loss terms of the last forward: the sluice layers' orthogonality penalties."""
+        penalties = [
+            fusion.orthogonality_penalty
+            for fusion in self.fusions
+            if isinstance(fusion, Sluice) and fusion.orthogonality_penalty is not None
+        ]
+        return sum(penalties[1:], penalties[0]) if penalties else None
+
+    def fusion_modules(self) -> list[nn.Module]:
+        """Modules trained at the fusion learning rate: stage fusions and the head-input paths."""
+        return [*self.fusions, *self.head_inputs.values()]
+
+    def classifier_layers(self) -> list[nn.Module]:
+        """The heads' last classifier layers (trained at 10x / 20x the base learning rate)."""
+        return [layer for head in self.heads.values() for layer in head.final_layers()]
+
+    def parameter_summary(self) -> dict[str, int]:
+        """Parameter counts by part: columns, fusion (stage fusions), head_inputs, heads, total."""
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        summary = {
+            "columns": count(self.columns),
+            "fusion": count(self.fusions),
+            "head_inputs": count(self.head_inputs),
+            "heads": count(self.heads),
+        }
+        summary["total"] = sum(summary.values())
+        return summary

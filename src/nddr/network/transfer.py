@@ -1,0 +1,132 @@
+"""Network weights on disk: save, load, and start a fused network from single-task ones (§4.3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from nddr.errors import NddrError
+from nddr.io import PathLike, load_state_dict, read_metadata, save_state_dict
+from nddr.network.builder import build_network
+from nddr.network.model import MultiTaskNetwork
+
+CONFIG_KEY = "nddr_network"
+
+
+def save_network(network: MultiTaskNetwork, path: PathLike) -> Path:
+    """Write the network's weights (safetensors, atomically) with its build config as metadata."""
+    metadata = {CONFIG_KEY: network.config} if network.config is not None else None
+    return save_state_dict(network.state_dict(), path, metadata)
+
+
+def load_network(path: PathLike) -> MultiTaskNetwork:
+    """Rebuild a network saved by :func:`save_network` and load its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise NddrError(f"network file {path} not found: pass a .safetensors file written by nddr")
+    config = read_metadata(path).get(CONFIG_KEY)
+    if not isinstance(config, dict):
+        raise NddrError(
+            f"network file {path} carries no nddr build config (a custom backbone, or not written by "
+            "nddr): build the network yourself and call nddr.load_weights(network, path)"
+        )
+    network = build_network(**config)
+    load_weights(network, path)
+    return network
+
+
+def load_weights(network: MultiTaskNetwork, source: PathLike | Mapping[str, Tensor]) -> None:
+    """Load a full state dict into ``network``, with an error naming any key that does not fit."""
+    state = load_state_dict(source) if not isinstance(source, Mapping) else source
+    target = network.state_dict()
+    _check_fit(state, target, required=set(target), origin=str(source if not isinstance(source, Mapping) else "state dict"))
+    network.load_state_dict(state)
+
+
+def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, PathLike]) -> None:
+    """Start each task's column and head from that task's single-task network (paper §4.3).
+
+    ``checkpoints`` maps a task name to a file of a ``single`` network of the same backbone that
+    has that task (written by :func:`save_network`; a plain state dict works when it has one
+    column). Its column goes to the task's column here, its head to the task's head, and its head
+    input (a shortcut) too when both have one. Fusion layers keep their initialisation, so with NDDR
+    init (1, 0) the fused network starts computing the single-task networks (Table 3, "Sing.").
+    """
+    if len(network.columns) != len(network.task_names):
+        raise NddrError(
+            "the multi-task baseline shares one column between tasks; single-task checkpoints "
+            "initialise variants with one column per task (single, cross_stitch, sluice, nddr)"
+        )
+    target = network.state_dict()
+    for task, path in checkpoints.items():
+        if task not in network.task_names:
+            raise NddrError(f"no task {task!r} in this network (tasks: {', '.join(network.task_names)})")
+        state = load_state_dict(path)
+        source_tasks = _tasks_of(state, path)
+        if task not in source_tasks:
+            raise NddrError(
+                f"{path} has no head for task {task!r} (it has {', '.join(source_tasks) or 'none'}): "
+                "pass that task's single-task checkpoint"
+            )
+        source_column = _column_of(state, source_tasks, task, path)
+        column = network.column_index(task)
+        mapped: dict[str, Tensor] = {}
+        for key, value in state.items():
+            if key.startswith(f"columns.{source_column}."):
+                mapped[f"columns.{column}." + key.split(".", 2)[2]] = value
+            elif key.startswith((f"heads.{task}.", f"head_inputs.{task}.")):
+                mapped[key] = value
+        required = {key for key in target if key.startswith((f"columns.{column}.", f"heads.{task}."))}
+        _check_fit(mapped, target, required, origin=str(path))
+        with torch.no_grad():
+            for key, value in mapped.items():
+                target[key].copy_(value)
+
+
+def _tasks_of(state: Mapping[str, Tensor], path: PathLike) -> list[str]:
+    if str(path).endswith(".safetensors"):
+        config = read_metadata(path).get(CONFIG_KEY)
+        if isinstance(config, dict):
+            return [task["name"] for task in config["tasks"]]
+    return list(dict.fromkeys(key.split(".")[1] for key in state if key.startswith("heads.")))
+
+
+def _column_of(state: Mapping[str, Tensor], tasks: list[str], task: str, path: PathLike) -> int:
+    columns = {int(match.group(1)) for key in state if (match := re.match(r"columns\.(\d+)\.", key))}
+    if len(columns) == 1:
+        return columns.pop()
+    if len(columns) == len(tasks):
+        return tasks.index(task)
+    raise NddrError(
+        f"{path} has {len(columns)} columns for {len(tasks)} tasks: pass a single-task network "
+        "(variant 'single') of the task"
+    )
+
+
+def _check_fit(state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: set[str], origin: str) -> None:
+    missing = sorted(required - set(state))
+    unexpected = sorted(set(state) - set(target))
+    mismatched = sorted(
+        f"{key} {list(state[key].shape)} vs {list(target[key].shape)}"
+        for key in set(state) & set(target)
+        if state[key].shape != target[key].shape
+    )
+    problems = [
+        f"{label} {_preview(keys)}"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched))
+        if keys
+    ]
+    if problems:
+        raise NddrError(
+            f"{origin} does not fit this network ({'; '.join(problems)}): use weights of the same "
+            "backbone, tasks and head sizes"
+        )
+
+
+def _preview(keys: list[str], limit: int = 3) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{len(keys)} keys: {shown}" + (", ..." if len(keys) > limit else "")

@@ -1,0 +1,39 @@
+import copy
+import os
+
+import pytest
+import torch
+
+import nddr
+from nddr.backbones import StagedBackbone
+
+# One intra-op thread per test process: the suite runs as parallel processes (pytest -n).
+torch.set_num_threads(int(os.environ.get("NDDR_TEST_THREADS", "1")))
+
+
+def custom_backbone() -> StagedBackbone:
+    """A user's own stages, wrapped as the README shows."""
+    from torch import nn
+
+    def block(cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU())
+
+    return StagedBackbone.from_modules([block(3, 8, 2), block(8, 16, 2), block(16, 16, 2)])
+
+
+BACKBONE_NAMES = ["tiny", "vgg16_lfov", "resnet50", "resnet101", "alexnet", "timm:resnet18", "custom"]
+
+_cache: dict[str, StagedBackbone] = {}
+
+
+def make_backbone(name: str) -> StagedBackbone:
+    """A fresh copy of a backbone (built once per process: ResNet-101 takes a while)."""
+    if name not in _cache:
+        torch.manual_seed(0)
+        _cache[name] = custom_backbone() if name == "custom" else nddr.build_backbone(name)
+    return copy.deepcopy(_cache[name])
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
