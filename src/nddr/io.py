@@ -32,16 +32,18 @@ def load_state_dict(path: PathLike) -> dict[str, Tensor]:
         try:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
-            raise NddrError(f"weights file {path} is not a readable safetensors file ({error})") from None
+            raise NddrError(f"weights file {path} is not a readable safetensors file ({_first_line(error)})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise NddrError(
-            f"weights file {path} holds pickled objects that would run code when loaded; "
-            "refusing it: save a plain state dict (or .safetensors) instead"
-        ) from None
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" in str(error):
+            raise NddrError(
+                f"weights file {path} holds pickled objects that would run code when loaded; "
+                "refusing it: save a plain state dict (or .safetensors) instead"
+            ) from None
+        raise NddrError(f"weights file {path} is not a readable torch file (corrupt or truncated)") from None
     except (RuntimeError, OSError, EOFError) as error:
-        raise NddrError(f"weights file {path} is not a readable torch file ({error})") from None
+        raise NddrError(f"weights file {path} is not a readable torch file ({_first_line(error)})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
@@ -56,7 +58,7 @@ def read_metadata(path: PathLike) -> dict[str, object]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError) as error:
-        raise NddrError(f"weights file {path} is not a readable safetensors file ({error})") from None
+        raise NddrError(f"weights file {path} is not a readable safetensors file ({_first_line(error)})") from None
     return {key: json.loads(value) for key, value in metadata.items()}
 
 
@@ -88,3 +90,7 @@ def save_state_dict(
     finally:
         os.close(directory)
     return path
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

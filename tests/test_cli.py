@@ -1,0 +1,73 @@
+import subprocess
+import sys
+
+import pytest
+
+from nddr.cli import main
+
+
+def test_models_lists_backbones_and_variants(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ["vgg16_lfov", "resnet50", "resnet101", "alexnet", "tiny", "timm:MODEL"]:
+        assert name in out
+    for variant in ["single", "multi", "cross_stitch", "sluice", "nddr", "shortcut"]:
+        assert variant in out
+    assert "64/128/256/512/512, output stride 8" in out
+
+
+def _row(out: str, label: str) -> list[str]:
+    return next(line.split() for line in out.splitlines() if line.split()[:1] == [label])
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_params_counts_what_nddr_adds_to_vgg16(capsys):
+    assert main(["models", "--params", "vgg16_lfov"]) == 0
+    out = capsys.readouterr().out
+    widths = (64, 128, 256, 512, 512)
+    nddr_layers = sum((2 * c) ** 2 + 2 * (2 * c) for c in widths)  # KC x KC conv + BN over KC
+    row = _row(out, "nddr")
+    total, columns, heads, fusion, head_input, added = map(_number, row[1:7])
+    assert fusion == added == nddr_layers and head_input == 0
+    assert total == columns + heads + fusion
+    assert row[7] == f"{100 * nddr_layers / columns:.2f}%"
+    single = _row(out, "single")
+    assert _number(single[4]) == 0 and _number(single[1]) == columns + heads
+    shortcut = _row(out, "nddr+shortcut")
+    assert _number(shortcut[5]) == 2 * (1472 * 512 + 2 * 512)  # one shortcut per task
+    per_task = sum(2 * c * c for c in widths)
+    assert f"NDDR weights of one task (the 1x1 convs, no BN): {per_task:,}" in out
+
+
+def test_params_for_k_tasks(capsys):
+    assert main(["models", "--params", "tiny", "--tasks", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "segmentation (40), normals (3), depth (1)" in out
+    widths = (16, 32, 64, 64, 64)
+    assert _number(_row(out, "nddr")[4]) == sum((3 * c) ** 2 + 2 * 3 * c for c in widths)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["models", "--params", "vgg16"], "unknown backbone 'vgg16': did you mean 'vgg16_lfov'?"),
+        (["models", "--params", "tiny", "--tasks", "0"], "--tasks must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "nddr", "models", "--params", "timm:nope"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "nddr models: error: timm has no model 'nope': see timm.list_models() for the names"
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+import nddr
+from nddr import NddrError
+from nddr.io import save_state_dict
+
+
+def _randomise_batch_norm_statistics(network: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+
+
+def _single_task_checkpoint(tmp_path, backbone, task, size, shortcut=False, seed=0):
+    torch.manual_seed(seed)
+    network = nddr.build_network(backbone, {task: size}, "single", shortcut=shortcut)
+    _randomise_batch_norm_statistics(network)
+    return network.eval(), nddr.save_network(network, tmp_path / f"{task}.safetensors")
+
+
+@pytest.mark.parametrize(
+    "backbone, shortcut", [("tiny", False), ("tiny", True), ("vgg16_lfov", False)]
+)
+def test_nddr_from_two_single_task_checkpoints_reproduces_them(tmp_path, backbone, shortcut):
+    """Paper §4.3: an NDDR network with init (1, 0) started from single-task nets computes them."""
+    seg, seg_path = _single_task_checkpoint(tmp_path, backbone, "segmentation", 6, shortcut, seed=1)
+    normals, normals_path = _single_task_checkpoint(tmp_path, backbone, "normals", 3, shortcut, seed=2)
+    fused = nddr.build_network(
+        backbone, {"segmentation": 6, "normals": 3}, "nddr",
+        shortcut=shortcut, fusion_options={"init": (1.0, 0.0)},
+    )
+    nddr.init_from_single_task(fused, {"segmentation": seg_path, "normals": normals_path})
+    fused.eval()
+    images = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        outputs = fused(images)
+        for task, single in [("segmentation", seg), ("normals", normals)]:
+            expected = single(images)[task]
+            scale = expected.abs().max()
+            assert torch.allclose(outputs[task], expected, rtol=4e-3, atol=4e-3 * scale)
+    assert not torch.equal(fused.columns[0].stages[0][0].weight, fused.columns[1].stages[0][0].weight)
+
+
+def test_init_from_a_multi_column_single_network(tmp_path):
+    source = nddr.build_network("tiny", {"a": 2, "b": 3}, "single")
+    path = nddr.save_network(source, tmp_path / "both.safetensors")
+    fused = nddr.build_network("tiny", {"b": 3, "a": 2}, "cross_stitch")
+    nddr.init_from_single_task(fused, {"a": path, "b": path})
+    assert torch.equal(fused.columns[0].stages[1][0].weight, source.columns[1].stages[1][0].weight)
+    assert torch.equal(fused.heads["a"].fc8.weight, source.heads["a"].fc8.weight)
+
+
+def test_mismatched_checkpoint_names_the_keys(tmp_path):
+    _, path = _single_task_checkpoint(tmp_path, "alexnet", "segmentation", 6)
+    fused = nddr.build_network("tiny", {"segmentation": 6, "normals": 3}, "nddr")
+    with pytest.raises(NddrError, match=r"does not fit this network \(missing .*columns\.0\.stages"):
+        nddr.init_from_single_task(fused, {"segmentation": path})
+
+
+def test_head_size_mismatch_is_named(tmp_path):
+    _, path = _single_task_checkpoint(tmp_path, "tiny", "segmentation", 6)
+    fused = nddr.build_network("tiny", {"segmentation": 40, "normals": 3}, "nddr")
+    with pytest.raises(NddrError, match=r"shape mismatch .*heads\.segmentation\.fc8\.weight \[6, 128, 1, 1\] vs \[40"):
+        nddr.init_from_single_task(fused, {"segmentation": path})
+
+
+def test_wrong_task_and_shared_column_are_refused(tmp_path):
+    _, path = _single_task_checkpoint(tmp_path, "tiny", "segmentation", 6)
+    fused = nddr.build_network("tiny", {"segmentation": 6, "normals": 3}, "nddr")
+    with pytest.raises(NddrError, match="has no head for task 'normals'"):
+        nddr.init_from_single_task(fused, {"normals": path})
+    with pytest.raises(NddrError, match="no task 'depth'"):
+        nddr.init_from_single_task(fused, {"depth": path})
+    multi = nddr.build_network("tiny", {"segmentation": 6, "normals": 3}, "multi")
+    with pytest.raises(NddrError, match="shares one column"):
+        nddr.init_from_single_task(multi, {"segmentation": path})
+
+
+def test_plain_state_dict_with_one_column_works(tmp_path):
+    source = nddr.build_network("tiny", {"a": 2}, "single")
+    path = tmp_path / "a.pth"
+    torch.save(source.state_dict(), path)
+    fused = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr")
+    nddr.init_from_single_task(fused, {"a": path})
+    assert torch.equal(fused.columns[0].stages[4][0].weight, source.columns[0].stages[4][0].weight)
+
+
+def test_save_and_load_network_round_trip(tmp_path):
+    network = nddr.build_network(
+        "tiny", {"a": 2, "b": 3}, "sluice", shortcut=True, backbone_options={"width": 8},
+        fusion_options={"num_subspaces": 4},
+    )
+    _randomise_batch_norm_statistics(network)
+    path = nddr.save_network(network, tmp_path / "net.safetensors")
+    loaded = nddr.load_network(path)
+    assert loaded.config == network.config
+    for (key, value), (other_key, other) in zip(network.state_dict().items(), loaded.state_dict().items()):
+        assert key == other_key and torch.equal(value, other)
+
+
+def test_load_network_errors(tmp_path):
+    with pytest.raises(NddrError, match="not found"):
+        nddr.load_network(tmp_path / "none.safetensors")
+    bare = save_state_dict({"x": torch.zeros(1)}, tmp_path / "bare.safetensors")
+    with pytest.raises(NddrError, match="no nddr build config"):
+        nddr.load_network(bare)
+    network = nddr.build_network("tiny", {"a": 2}, "nddr")
+    with pytest.raises(NddrError, match="unexpected 1 keys: x"):
+        nddr.load_weights(network, bare)
