@@ -21,7 +21,15 @@ def custom_backbone() -> StagedBackbone:
     return StagedBackbone.from_modules([block(3, 8, 2), block(8, 16, 2), block(16, 16, 2)])
 
 
-BACKBONE_NAMES = ["tiny", "vgg16_lfov", "resnet50", "resnet101", "alexnet", "timm:resnet18", "custom"]
+BACKBONE_NAMES = [
+    "tiny",
+    "vgg16_lfov",
+    "resnet50",
+    "resnet101",
+    "alexnet",
+    "timm:resnet18",
+    "custom",
+]
 
 _cache: dict[str, StagedBackbone] = {}
 

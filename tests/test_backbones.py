@@ -31,7 +31,7 @@ def test_vgg16_lfov_output_stride_is_exactly_8(size):
     with torch.no_grad():
         outputs = backbone(torch.rand(1, 3, size, size))
     assert outputs[-1].shape[-1] == math.ceil(size / 8)
-    assert outputs[2].shape == outputs[4].shape[:1] + (256,) + outputs[4].shape[2:]
+    assert outputs[2].shape == (1, 256, *outputs[4].shape[2:])
 
 
 @pytest.mark.parametrize("name", ["resnet50", "resnet101"])
@@ -66,7 +66,9 @@ def test_vgg16_lfov_loads_torchvision_weights_from_a_file(tmp_path):
 
     features = make_layers(cfgs["D"], batch_norm=True)
     state = {f"features.{k}": v for k, v in features.state_dict().items()}
-    state["classifier.6.bias"] = torch.zeros(1000)  # a full torchvision file also has the classifier
+    state["classifier.6.bias"] = torch.zeros(
+        1000
+    )  # a full torchvision file also has the classifier
     path = tmp_path / "vgg16_bn.pth"
     torch.save(state, path)
     backbone = nddr.build_backbone("vgg16_lfov", weights=str(path))
@@ -90,11 +92,14 @@ def test_weights_that_do_not_fit_name_the_keys(tmp_path):
     with pytest.raises(NddrError, match=r"features\.0\.weight"):
         nddr.build_backbone("vgg16_lfov", weights=path)
     with pytest.raises(NddrError, match="missing"):
-        nddr.build_backbone("alexnet", weights=save_state_dict({"x": torch.zeros(1)}, tmp_path / "other.safetensors"))
+        nddr.build_backbone(
+            "alexnet",
+            weights=save_state_dict({"x": torch.zeros(1)}, tmp_path / "other.safetensors"),
+        )
 
 
 def test_unknown_weights_name_is_a_clear_error():
-    with pytest.raises(NddrError, match="VGG16_BN_Weights.IMAGENET1K_V1"):
+    with pytest.raises(NddrError, match=r"VGG16_BN_Weights\.IMAGENET1K_V1"):
         nddr.build_backbone("vgg16_lfov", weights="VGG16_BN_Weights.NOPE")
     with pytest.raises(NddrError, match="not found"):
         nddr.build_backbone("vgg16_lfov", weights="/no/such/file.pth")

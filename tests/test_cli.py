@@ -66,8 +66,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "nddr", "models", "--params", "timm:nope"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "nddr models: error: timm has no model 'nope': see timm.list_models() for the names"
+    assert (
+        result.stderr.strip()
+        == "nddr models: error: timm has no model 'nope': see timm.list_models() for the names"
+    )
     assert "Traceback" not in result.stderr

@@ -11,7 +11,9 @@ from nddr.io import load_state_dict, read_metadata, save_state_dict
 
 def test_round_trip_with_metadata(tmp_path):
     state = {"w": torch.arange(6.0).view(2, 3), "n": torch.tensor(3)}
-    path = save_state_dict(state, tmp_path / "sub" / "w.safetensors", metadata={"config": {"a": [1, 2]}})
+    path = save_state_dict(
+        state, tmp_path / "sub" / "w.safetensors", metadata={"config": {"a": [1, 2]}}
+    )
     loaded = load_state_dict(path)
     assert torch.equal(loaded["w"], state["w"]) and loaded["n"].item() == 3
     assert read_metadata(path) == {"config": {"a": [1, 2]}}
@@ -44,7 +46,9 @@ def test_pickled_code_is_refused_and_never_run(tmp_path):
     target = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     with open(path, "wb") as handle:
-        torch.save({"w": torch.ones(1), "payload": _WritesAFile(str(target))}, handle, pickle_module=pickle)
+        torch.save(
+            {"w": torch.ones(1), "payload": _WritesAFile(str(target))}, handle, pickle_module=pickle
+        )
     with pytest.raises(NddrError, match="refusing"):
         load_state_dict(path)
     assert not target.exists()

@@ -59,7 +59,9 @@ def test_variant_structure():
         assert [f.channels for f in network.fusions] == list(network.columns[0].channels)
     assert isinstance(nddr.build_network("tiny", tasks, "sluice").head_inputs["a"], LayerSelection)
     assert isinstance(nddr.build_network("tiny", tasks, "nddr").head_inputs["a"], LastStage)
-    assert isinstance(nddr.build_network("tiny", tasks, "sluice", shortcut=True).head_inputs["a"], Shortcut)
+    assert isinstance(
+        nddr.build_network("tiny", tasks, "sluice", shortcut=True).head_inputs["a"], Shortcut
+    )
 
 
 def test_columns_start_from_the_same_weights_but_are_independent():
@@ -102,7 +104,11 @@ def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_nam
     for eps, rtol in [(1e-3, 4e-3), (0.0, 1e-5)]:
         options = {"init": (1.0, 0.0), "bn_eps": eps}
         fused = nddr.build_network(
-            copy.deepcopy(single.columns[0]), tasks, "nddr", shortcut=shortcut, fusion_options=options
+            copy.deepcopy(single.columns[0]),
+            tasks,
+            "nddr",
+            shortcut=shortcut,
+            fusion_options=options,
         )
         missing, unexpected = fused.load_state_dict(single.state_dict(), strict=False)
         assert unexpected == [] and all(key.startswith("fusions.") for key in missing)
@@ -111,7 +117,10 @@ def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_nam
             actual = fused(images)
         for task in tasks:
             scale = expected[task].abs().max()
-            assert torch.allclose(actual[task], expected[task], rtol=rtol, atol=rtol * scale), (task, eps)
+            assert torch.allclose(actual[task], expected[task], rtol=rtol, atol=rtol * scale), (
+                task,
+                eps,
+            )
 
 
 def test_sluice_auxiliary_loss_sums_the_orthogonality_penalties():
@@ -145,8 +154,11 @@ def test_network_rejects_non_image_input():
 
 def test_head_options_and_nddr_options_reach_their_modules():
     network = nddr.build_network(
-        "tiny", {"a": 2, "b": 2}, "nddr",
-        fusion_options={"init": "xavier"}, head_options={"lfov": {"width": 24, "dilation": 2}},
+        "tiny",
+        {"a": 2, "b": 2},
+        "nddr",
+        fusion_options={"init": "xavier"},
+        head_options={"lfov": {"width": 24, "dilation": 2}},
     )
     assert network.heads["a"].fc6.out_channels == 24 and network.heads["a"].fc6.dilation == (2, 2)
     assert network.fusions[0].init == "xavier"

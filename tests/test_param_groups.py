@@ -32,7 +32,9 @@ def test_nddr_rules():
     assert {"fusions.0.conv.weight", "head_inputs.a.conv.weight"} <= _names(fusion)
     fusion_bn = by_name["fusion/no_decay"]
     assert fusion_bn["lr"] == pytest.approx(0.1) and fusion_bn["weight_decay"] == 0.0
-    assert {"fusions.4.bn.weight", "fusions.4.bn.bias", "head_inputs.b.bn.bias"} <= _names(fusion_bn)
+    assert {"fusions.4.bn.weight", "fusions.4.bn.bias", "head_inputs.b.bn.bias"} <= _names(
+        fusion_bn
+    )
     assert _names(by_name["classifier/weight"]) == {"heads.a.fc8.weight", "heads.b.fc8.weight"}
     assert by_name["classifier/weight"]["lr"] == pytest.approx(1e-2)
     assert by_name["classifier/bias"]["lr"] == pytest.approx(2e-2)
@@ -44,7 +46,9 @@ def test_nddr_rules():
     assert "columns.1.stages.0.1.weight" in no_decay and "heads.a.fc6.bias" in no_decay
 
 
-@pytest.mark.parametrize("variant, unit", [("cross_stitch", "fusions.2.weight"), ("sluice", "fusions.2.alpha")])
+@pytest.mark.parametrize(
+    "variant, unit", [("cross_stitch", "fusions.2.weight"), ("sluice", "fusions.2.alpha")]
+)
 def test_fusion_units_have_no_weight_decay(variant, unit):
     by_name, _ = _groups(nddr.build_network("tiny", {"a": 2, "b": 3}, variant), fusion_lr_mult=10)
     assert unit in _names(by_name["fusion/no_decay"])

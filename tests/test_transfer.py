@@ -27,10 +27,15 @@ def _single_task_checkpoint(tmp_path, backbone, task, size, shortcut=False, seed
 def test_nddr_from_two_single_task_checkpoints_reproduces_them(tmp_path, backbone, shortcut):
     """Paper §4.3: an NDDR network with init (1, 0) started from single-task nets computes them."""
     seg, seg_path = _single_task_checkpoint(tmp_path, backbone, "segmentation", 6, shortcut, seed=1)
-    normals, normals_path = _single_task_checkpoint(tmp_path, backbone, "normals", 3, shortcut, seed=2)
+    normals, normals_path = _single_task_checkpoint(
+        tmp_path, backbone, "normals", 3, shortcut, seed=2
+    )
     fused = nddr.build_network(
-        backbone, {"segmentation": 6, "normals": 3}, "nddr",
-        shortcut=shortcut, fusion_options={"init": (1.0, 0.0)},
+        backbone,
+        {"segmentation": 6, "normals": 3},
+        "nddr",
+        shortcut=shortcut,
+        fusion_options={"init": (1.0, 0.0)},
     )
     nddr.init_from_single_task(fused, {"segmentation": seg_path, "normals": normals_path})
     fused.eval()
@@ -41,7 +46,9 @@ def test_nddr_from_two_single_task_checkpoints_reproduces_them(tmp_path, backbon
             expected = single(images)[task]
             scale = expected.abs().max()
             assert torch.allclose(outputs[task], expected, rtol=4e-3, atol=4e-3 * scale)
-    assert not torch.equal(fused.columns[0].stages[0][0].weight, fused.columns[1].stages[0][0].weight)
+    assert not torch.equal(
+        fused.columns[0].stages[0][0].weight, fused.columns[1].stages[0][0].weight
+    )
 
 
 def test_init_from_a_multi_column_single_network(tmp_path):
@@ -56,14 +63,19 @@ def test_init_from_a_multi_column_single_network(tmp_path):
 def test_mismatched_checkpoint_names_the_keys(tmp_path):
     _, path = _single_task_checkpoint(tmp_path, "alexnet", "segmentation", 6)
     fused = nddr.build_network("tiny", {"segmentation": 6, "normals": 3}, "nddr")
-    with pytest.raises(NddrError, match=r"does not fit this network \(missing .*columns\.0\.stages"):
+    with pytest.raises(
+        NddrError, match=r"does not fit this network \(missing .*columns\.0\.stages"
+    ):
         nddr.init_from_single_task(fused, {"segmentation": path})
 
 
 def test_head_size_mismatch_is_named(tmp_path):
     _, path = _single_task_checkpoint(tmp_path, "tiny", "segmentation", 6)
     fused = nddr.build_network("tiny", {"segmentation": 40, "normals": 3}, "nddr")
-    with pytest.raises(NddrError, match=r"shape mismatch .*heads\.segmentation\.fc8\.weight \[6, 128, 1, 1\] vs \[40"):
+    with pytest.raises(
+        NddrError,
+        match=r"shape mismatch .*heads\.segmentation\.fc8\.weight \[6, 128, 1, 1\] vs \[40",
+    ):
         nddr.init_from_single_task(fused, {"segmentation": path})
 
 
@@ -90,14 +102,20 @@ def test_plain_state_dict_with_one_column_works(tmp_path):
 
 def test_save_and_load_network_round_trip(tmp_path):
     network = nddr.build_network(
-        "tiny", {"a": 2, "b": 3}, "sluice", shortcut=True, backbone_options={"width": 8},
+        "tiny",
+        {"a": 2, "b": 3},
+        "sluice",
+        shortcut=True,
+        backbone_options={"width": 8},
         fusion_options={"num_subspaces": 4},
     )
     _randomise_batch_norm_statistics(network)
     path = nddr.save_network(network, tmp_path / "net.safetensors")
     loaded = nddr.load_network(path)
     assert loaded.config == network.config
-    for (key, value), (other_key, other) in zip(network.state_dict().items(), loaded.state_dict().items()):
+    for (key, value), (other_key, other) in zip(
+        network.state_dict().items(), loaded.state_dict().items()
+    ):
         assert key == other_key and torch.equal(value, other)
 
 

@@ -32,7 +32,12 @@ class DeepLabLargeFOV(nn.Module):
     """DeepLab-LargeFOV head: fc6 (3x3, dilation 12) -> fc7 (1x1) -> fc8 (1x1), ReLU and dropout."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, width: int = 1024, dilation: int = 12, dropout: float = 0.5
+        self,
+        in_channels: int,
+        out_channels: int,
+        width: int = 1024,
+        dilation: int = 12,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         self.fc6 = nn.Conv2d(in_channels, width, 3, padding=dilation, dilation=dilation)
@@ -56,10 +61,13 @@ class DeepLabLargeFOV(nn.Module):
 class ASPP(nn.Module):
     """DeepLab-v2 atrous spatial pyramid pooling: four 3x3 branches (dilation 6/12/18/24), summed."""
 
-    def __init__(self, in_channels: int, out_channels: int, dilations: tuple[int, ...] = (6, 12, 18, 24)) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, dilations: tuple[int, ...] = (6, 12, 18, 24)
+    ) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Conv2d(in_channels, out_channels, 3, padding=rate, dilation=rate) for rate in dilations
+            nn.Conv2d(in_channels, out_channels, 3, padding=rate, dilation=rate)
+            for rate in dilations
         )
         for branch in self.branches:
             nn.init.normal_(branch.weight, std=0.01)
@@ -92,7 +100,11 @@ class Classifier(nn.Module):
         return self.fc(self.dropout(self.pool(x).flatten(1)))
 
 
-HEADS: dict[str, type[nn.Module]] = {"lfov": DeepLabLargeFOV, "aspp": ASPP, "classifier": Classifier}
+HEADS: dict[str, type[nn.Module]] = {
+    "lfov": DeepLabLargeFOV,
+    "aspp": ASPP,
+    "classifier": Classifier,
+}
 
 
 def build_head(kind: str, in_channels: int, out_channels: int, **options: object) -> nn.Module:

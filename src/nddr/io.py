@@ -27,12 +27,16 @@ def load_state_dict(path: PathLike) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise NddrError(f"weights file {path} not found: pass the path of a .safetensors or .pth file")
+        raise NddrError(
+            f"weights file {path} not found: pass the path of a .safetensors or .pth file"
+        )
     if path.suffix == ".safetensors":
         try:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
-            raise NddrError(f"weights file {path} is not a readable safetensors file ({_first_line(error)})") from None
+            raise NddrError(
+                f"weights file {path} is not a readable safetensors file ({_first_line(error)})"
+            ) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -41,9 +45,13 @@ def load_state_dict(path: PathLike) -> dict[str, Tensor]:
                 f"weights file {path} holds pickled objects that would run code when loaded; "
                 "refusing it: save a plain state dict (or .safetensors) instead"
             ) from None
-        raise NddrError(f"weights file {path} is not a readable torch file (corrupt or truncated)") from None
+        raise NddrError(
+            f"weights file {path} is not a readable torch file (corrupt or truncated)"
+        ) from None
     except (RuntimeError, OSError, EOFError) as error:
-        raise NddrError(f"weights file {path} is not a readable torch file ({_first_line(error)})") from None
+        raise NddrError(
+            f"weights file {path} is not a readable torch file ({_first_line(error)})"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
@@ -58,7 +66,9 @@ def read_metadata(path: PathLike) -> dict[str, object]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError) as error:
-        raise NddrError(f"weights file {path} is not a readable safetensors file ({_first_line(error)})") from None
+        raise NddrError(
+            f"weights file {path} is not a readable safetensors file ({_first_line(error)})"
+        ) from None
     return {key: json.loads(value) for key, value in metadata.items()}
 
 

@@ -33,9 +33,7 @@ def parameter_groups(
     """
     fusion = {id(p) for module in network.fusion_modules() for p in module.parameters()}
     classifier = {id(p) for layer in network.classifier_layers() for p in layer.parameters()}
-    decayed = {
-        id(module.weight) for module in network.modules() if isinstance(module, _DECAYED)
-    }
+    decayed = {id(module.weight) for module in network.modules() if isinstance(module, _DECAYED)}
     groups: dict[str, dict[str, Any]] = {}
     for name, parameter in network.named_parameters():
         if not parameter.requires_grad:

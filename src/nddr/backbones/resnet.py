@@ -40,7 +40,9 @@ def resnet50(weights: object = None, output_stride: int = 8) -> StagedBackbone:
     """
     from torchvision.models import resnet50 as builder
 
-    return _dilated_resnet(builder, "resnet50", weights, output_stride, "ResNet50_Weights.IMAGENET1K_V2")
+    return _dilated_resnet(
+        builder, "resnet50", weights, output_stride, "ResNet50_Weights.IMAGENET1K_V2"
+    )
 
 
 def resnet101(weights: object = None, output_stride: int = 8) -> StagedBackbone:
@@ -51,4 +53,6 @@ def resnet101(weights: object = None, output_stride: int = 8) -> StagedBackbone:
     """
     from torchvision.models import resnet101 as builder
 
-    return _dilated_resnet(builder, "resnet101", weights, output_stride, "ResNet101_Weights.IMAGENET1K_V2")
+    return _dilated_resnet(
+        builder, "resnet101", weights, output_stride, "ResNet101_Weights.IMAGENET1K_V2"
+    )

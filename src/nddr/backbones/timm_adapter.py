@@ -8,7 +8,9 @@ from nddr.backbones.staged import StagedBackbone
 from nddr.errors import NddrError
 
 
-def timm_backbone(model_name: str, weights: object = None, **timm_options: object) -> StagedBackbone:
+def timm_backbone(
+    model_name: str, weights: object = None, **timm_options: object
+) -> StagedBackbone:
     """Build ``timm.create_model(model_name, features_only=True)`` and cut it at its feature taps.
 
     timm's feature extractor holds the model's modules in the order they run; each stage here is

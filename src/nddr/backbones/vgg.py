@@ -28,7 +28,9 @@ def vgg16_lfov(weights: object = None) -> StagedBackbone:
     from torchvision.models import vgg16_bn
     from torchvision.models.vgg import cfgs, make_layers
 
-    source = nn.Module()  # vgg16_bn's convolutional part only: its 124M-parameter classifier is unused
+    source = (
+        nn.Module()
+    )  # vgg16_bn's convolutional part only: its 124M-parameter classifier is unused
     source.features = make_layers(cfgs["D"], batch_norm=True)
     _init_like_torchvision(source.features)
     load_torchvision_weights(
@@ -43,7 +45,7 @@ def vgg16_lfov(weights: object = None) -> StagedBackbone:
     for index in _CONV5:
         features[index].dilation = (2, 2)
         features[index].padding = (2, 2)
-    starts = (0,) + _STAGE_ENDS[:-1]
+    starts = (0, *_STAGE_ENDS[:-1])
     stages = [features[start:end] for start, end in zip(starts, _STAGE_ENDS)]
     stages[-1].append(nn.AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=False))
     return StagedBackbone(

@@ -24,7 +24,12 @@ def load_torchvision_weights(
         return
     from torchvision.models import WeightsEnum, get_weight
 
-    if isinstance(weights, str) and not os.path.exists(weights) and "." in weights and "/" not in weights:
+    if (
+        isinstance(weights, str)
+        and not os.path.exists(weights)
+        and "." in weights
+        and "/" not in weights
+    ):
         try:
             weights = get_weight(weights)
         except (KeyError, ValueError, AttributeError):
@@ -32,13 +37,19 @@ def load_torchvision_weights(
                 f"weights {weights!r}: no such file, and not a torchvision weights name "
                 f"such as {example!r}"
             ) from None
-    state = weights.get_state_dict(progress=True) if isinstance(weights, WeightsEnum) else load_state_dict(weights)
+    state = (
+        weights.get_state_dict(progress=True)
+        if isinstance(weights, WeightsEnum)
+        else load_state_dict(weights)
+    )
     state = {key: value for key, value in state.items() if not key.startswith(skip_prefixes)}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1].strip()
-        raise NddrError(f"weights {weights}: shapes do not fit torchvision's {type(model).__name__} ({first_line})") from None
+        raise NddrError(
+            f"weights {weights}: shapes do not fit torchvision's {type(model).__name__} ({first_line})"
+        ) from None
     if missing or unexpected:
         raise NddrError(
             f"weights {weights}: do not fit torchvision's {type(model).__name__} "

@@ -23,7 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         "variant the total parameters and what fusion adds (count, and %% of the K columns).",
     )
     parser.add_argument("--params", metavar="BACKBONE", help="count parameters for this backbone")
-    parser.add_argument("--tasks", type=int, default=2, metavar="K", help="number of tasks (default 2)")
+    parser.add_argument(
+        "--tasks", type=int, default=2, metavar="K", help="number of tasks (default 2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,12 +52,16 @@ def print_catalogue() -> None:
                 f"  {name:<12} {backbone.num_stages} stages, widths {widths}, "
                 f"output stride {backbone.output_stride}, dense head {backbone.dense_head}"
             )
-    print(f"  {TIMM_PREFIX + 'MODEL':<12} any timm CNN, stage ends from its feature_info (pip install 'nddr[timm]')")
+    print(
+        f"  {TIMM_PREFIX + 'MODEL':<12} any timm CNN, stage ends from its feature_info (pip install 'nddr[timm]')"
+    )
     print("  your own    StagedBackbone.from_modules([...]) (see the README)")
     print("Variants:")
     for name, description in VARIANTS.items():
         print(f"  {name:<13}{description}")
-    print("  any of them with shortcut=True: every stage's output routed to the heads (NDDR-CNN-Shortcut)")
+    print(
+        "  any of them with shortcut=True: every stage's output routed to the heads (NDDR-CNN-Shortcut)"
+    )
 
 
 def print_parameter_table(backbone: str, num_tasks: int) -> None:
@@ -68,7 +74,9 @@ def print_parameter_table(backbone: str, num_tasks: int) -> None:
         for variant in VARIANTS:
             for shortcut in (False, True):
                 network = build_network(backbone, tasks, variant, shortcut=shortcut)
-                rows.append((variant + ("+shortcut" if shortcut else ""), network.parameter_summary()))
+                rows.append(
+                    (variant + ("+shortcut" if shortcut else ""), network.parameter_summary())
+                )
         source = network.columns[0]
     task_text = ", ".join(f"{t.name} ({t.out_channels})" for t in tasks)
     print(f"{backbone}, {num_tasks} task(s): {task_text}; parameters counted without data")
@@ -85,7 +93,9 @@ def print_parameter_table(backbone: str, num_tasks: int) -> None:
             f"{summary['fusion']:>14,}{summary['head_inputs']:>12,}{added:>12,}"
             f"{100.0 * added / summary['columns']:>13.2f}%"
         )
-    print("stage fusion: the NDDR / cross-stitch / sluice layers after every stage; head input: the")
+    print(
+        "stage fusion: the NDDR / cross-stitch / sluice layers after every stage; head input: the"
+    )
     print("shortcut (or sluice's layer selection); added = both, also as % of the K columns.")
     per_task = sum(width * width * num_tasks for width in source.channels)
     line = f"NDDR weights of one task (the 1x1 convs, no BN): {per_task:,}"

@@ -14,11 +14,11 @@ FUSIONS: dict[str, type[Fusion]] = {"nddr": NDDR, "cross_stitch": CrossStitch, "
 
 __all__ = [
     "FUSIONS",
+    "NDDR",
     "CrossStitch",
     "Fusion",
     "LastStage",
     "LayerSelection",
-    "NDDR",
     "Shortcut",
     "Sluice",
     "diagonal_mixing",

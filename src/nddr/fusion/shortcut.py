@@ -35,14 +35,17 @@ class Shortcut(nn.Module):
         super().__init__()
         self.stage_channels = tuple(stage_channels)
         self.out_channels = out_channels or self.stage_channels[-1]
-        self.conv = nn.Conv2d(sum(self.stage_channels), self.out_channels, kernel_size=1, bias=False)
+        self.conv = nn.Conv2d(
+            sum(self.stage_channels), self.out_channels, kernel_size=1, bias=False
+        )
         self.bn = nn.BatchNorm2d(self.out_channels, eps=bn_eps, momentum=bn_momentum)
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, stage_outputs: Sequence[Tensor]) -> Tensor:
         size = stage_outputs[-1].shape[-2:]
         resized = [
-            out if out.shape[-2:] == size
+            out
+            if out.shape[-2:] == size
             else F.interpolate(out, size=size, mode="bilinear", align_corners=False)
             for out in stage_outputs
         ]

@@ -99,7 +99,9 @@ def build_network(
     fusions = None
     if variant in FUSIONS:
         try:
-            fusions = [FUSIONS[variant](width, num_tasks, **fusion_options) for width in backbone.channels]
+            fusions = [
+                FUSIONS[variant](width, num_tasks, **fusion_options) for width in backbone.channels
+            ]
         except (TypeError, ValueError) as error:
             raise NddrError(f"fusion {variant!r}: bad fusion option ({error})") from None
 
@@ -120,5 +122,7 @@ def build_network(
         try:
             heads[spec.name] = build_head(kind, backbone.channels[-1], spec.out_channels, **options)
         except TypeError as error:
-            raise NddrError(f"head {kind!r} of task {spec.name!r}: bad head option ({error})") from None
+            raise NddrError(
+                f"head {kind!r} of task {spec.name!r}: bad head option ({error})"
+            ) from None
     return MultiTaskNetwork(columns, fusions, head_inputs, heads, config=config)

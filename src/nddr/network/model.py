@@ -36,7 +36,9 @@ class MultiTaskNetwork(nn.Module):
             raise ValueError("head_inputs and heads must name the same tasks")
         task_names = tuple(heads)
         if len(columns) not in (1, len(task_names)):
-            raise ValueError(f"{len(columns)} columns for {len(task_names)} tasks: give one or one per task")
+            raise ValueError(
+                f"{len(columns)} columns for {len(task_names)} tasks: give one or one per task"
+            )
         fusions = list(fusions or [])
         if fusions and len(fusions) != columns[0].num_stages:
             raise ValueError(f"{len(fusions)} fusions for {columns[0].num_stages} stages")
@@ -46,7 +48,9 @@ class MultiTaskNetwork(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.task_names = task_names
         self.config = dict(config) if config is not None else None
-        self._keeps_all_stages = any(not isinstance(m, LastStage) for m in self.head_inputs.values())
+        self._keeps_all_stages = any(
+            not isinstance(m, LastStage) for m in self.head_inputs.values()
+        )
 
     @property
     def num_stages(self) -> int:
@@ -92,6 +96,7 @@ class MultiTaskNetwork(nn.Module):
 
     def parameter_summary(self) -> dict[str, int]:
         """Parameter counts by part: columns, fusion (stage fusions), head_inputs, heads, total."""
+
         def count(module: nn.Module) -> int:
             return sum(p.numel() for p in module.parameters())
 

@@ -43,7 +43,12 @@ def load_weights(network: MultiTaskNetwork, source: PathLike | Mapping[str, Tens
     """Load a full state dict into ``network``, with an error naming any key that does not fit."""
     state = load_state_dict(source) if not isinstance(source, Mapping) else source
     target = network.state_dict()
-    _check_fit(state, target, required=set(target), origin=str(source if not isinstance(source, Mapping) else "state dict"))
+    _check_fit(
+        state,
+        target,
+        required=set(target),
+        origin=str(source if not isinstance(source, Mapping) else "state dict"),
+    )
     network.load_state_dict(state)
 
 
@@ -64,7 +69,9 @@ def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, P
     target = network.state_dict()
     for task, path in checkpoints.items():
         if task not in network.task_names:
-            raise NddrError(f"no task {task!r} in this network (tasks: {', '.join(network.task_names)})")
+            raise NddrError(
+                f"no task {task!r} in this network (tasks: {', '.join(network.task_names)})"
+            )
         state = load_state_dict(path)
         source_tasks = _tasks_of(state, path)
         if task not in source_tasks:
@@ -80,7 +87,9 @@ def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, P
                 mapped[f"columns.{column}." + key.split(".", 2)[2]] = value
             elif key.startswith((f"heads.{task}.", f"head_inputs.{task}.")):
                 mapped[key] = value
-        required = {key for key in target if key.startswith((f"columns.{column}.", f"heads.{task}."))}
+        required = {
+            key for key in target if key.startswith((f"columns.{column}.", f"heads.{task}."))
+        }
         _check_fit(mapped, target, required, origin=str(path))
         with torch.no_grad():
             for key, value in mapped.items():
@@ -96,7 +105,9 @@ def _tasks_of(state: Mapping[str, Tensor], path: PathLike) -> list[str]:
 
 
 def _column_of(state: Mapping[str, Tensor], tasks: list[str], task: str, path: PathLike) -> int:
-    columns = {int(match.group(1)) for key in state if (match := re.match(r"columns\.(\d+)\.", key))}
+    columns = {
+        int(match.group(1)) for key in state if (match := re.match(r"columns\.(\d+)\.", key))
+    }
     if len(columns) == 1:
         return columns.pop()
     if len(columns) == len(tasks):
@@ -107,7 +118,9 @@ def _column_of(state: Mapping[str, Tensor], tasks: list[str], task: str, path: P
     )
 
 
-def _check_fit(state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: set[str], origin: str) -> None:
+def _check_fit(
+    state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: set[str], origin: str
+) -> None:
     missing = sorted(required - set(state))
     unexpected = sorted(set(state) - set(target))
     mismatched = sorted(
@@ -117,7 +130,11 @@ def _check_fit(state: Mapping[str, Tensor], target: Mapping[str, Tensor], requir
     )
     problems = [
         f"{label} {_preview(keys)}"
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched))
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape mismatch", mismatched),
+        )
         if keys
     ]
     if problems:
