@@ -45,3 +45,14 @@ def make_backbone(name: str) -> StagedBackbone:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def randomise_batch_norm(network: torch.nn.Module) -> None:
+    """Give every batch norm non-trivial statistics and affine parameters."""
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)

@@ -174,3 +174,10 @@ def test_shortcut_concatenates_resized_stage_outputs():
         torch.rand(2, c, s, s) for c, s in [(64, 16), (128, 8), (256, 4), (512, 4), (512, 4)]
     ]
     assert shortcut(outputs).shape == (2, 512, 4, 4)
+
+
+def test_sluice_penalty_is_skipped_without_autograd():
+    sluice = Sluice(4, 2)
+    with torch.no_grad():
+        sluice(features(2, channels=4))
+    assert sluice.orthogonality_penalty is None

@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from conftest import BACKBONE_NAMES, make_backbone
+from conftest import BACKBONE_NAMES, make_backbone, randomise_batch_norm
 
 import nddr
 from nddr import HeadSpec, NddrError
@@ -76,15 +76,6 @@ def test_vgg_shortcut_reduces_1472_channels_to_512():
     assert network.head_inputs["a"].conv.out_channels == 512
 
 
-def _randomise_batch_norm_statistics(network: torch.nn.Module) -> None:
-    for module in network.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-
-
 @pytest.mark.parametrize("backbone_name", ["tiny", "vgg16_lfov", "resnet50"])
 @pytest.mark.parametrize("shortcut", [False, True], ids=["plain", "shortcut"])
 def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_name, shortcut):
@@ -96,7 +87,7 @@ def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_nam
     tasks = {"a": 4, "b": 3}
     single = nddr.build_network(make_backbone(backbone_name), tasks, "single", shortcut=shortcut)
     with torch.no_grad():
-        _randomise_batch_norm_statistics(single)
+        randomise_batch_norm(single)
     single.eval()
     images = torch.rand(2, 3, SIZE, SIZE)
     with torch.no_grad():

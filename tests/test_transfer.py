@@ -1,23 +1,16 @@
 import pytest
 import torch
+from conftest import randomise_batch_norm
 
 import nddr
 from nddr import NddrError
 from nddr.io import save_state_dict
 
 
-def _randomise_batch_norm_statistics(network: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for module in network.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-
-
 def _single_task_checkpoint(tmp_path, backbone, task, size, shortcut=False, seed=0):
     torch.manual_seed(seed)
     network = nddr.build_network(backbone, {task: size}, "single", shortcut=shortcut)
-    _randomise_batch_norm_statistics(network)
+    randomise_batch_norm(network)
     return network.eval(), nddr.save_network(network, tmp_path / f"{task}.safetensors")
 
 
@@ -109,7 +102,7 @@ def test_save_and_load_network_round_trip(tmp_path):
         backbone_options={"width": 8},
         fusion_options={"num_subspaces": 4},
     )
-    _randomise_batch_norm_statistics(network)
+    randomise_batch_norm(network)
     path = nddr.save_network(network, tmp_path / "net.safetensors")
     loaded = nddr.load_network(path)
     assert loaded.config == network.config

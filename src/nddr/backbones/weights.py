@@ -6,7 +6,7 @@ import os
 
 from torch import nn
 
-from nddr.errors import NddrError
+from nddr.errors import NddrError, describe_keys
 from nddr.io import load_state_dict
 
 
@@ -53,13 +53,6 @@ def load_torchvision_weights(
     if missing or unexpected:
         raise NddrError(
             f"weights {weights}: do not fit torchvision's {type(model).__name__} "
-            f"(missing {_preview(missing)}, unexpected {_preview(unexpected)}); pass a state dict "
+            f"(missing {describe_keys(missing)}, unexpected {describe_keys(unexpected)}); pass a state dict "
             f"of that model, e.g. {example}"
         )
-
-
-def _preview(keys: list[str], limit: int = 3) -> str:
-    if not keys:
-        return "none"
-    shown = ", ".join(keys[:limit])
-    return f"{len(keys)} keys: {shown}" + (", ..." if len(keys) > limit else "")

@@ -20,7 +20,8 @@ class Sluice(Fusion):
     subspace of every task into every subspace, G'_a = sum_b alpha_ab G_b, the same at each pixel.
     The penalty sum_k sum_{m<m'} ||G_{k,m}^T G_{k,m'}||_F^2 treats the batch's pixels as the
     paper's rows (G_{k,m} is [N*H*W, C/M], scaled by 1 / (N*H*W)); it is computed on the layer's
-    inputs at every forward and kept in :attr:`orthogonality_penalty` for the training loss.
+    inputs at every forward with autograd on (not under ``torch.no_grad``) and kept in
+    :attr:`orthogonality_penalty` for the training loss.
     The beta "layer selection" before the heads is :class:`LayerSelection`.
 
     Args:
@@ -70,7 +71,9 @@ class Sluice(Fusion):
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         self.check_features(features)
         groups = self.subspaces(features)
-        self.orthogonality_penalty = self._orthogonality(groups)
+        self.orthogonality_penalty = (
+            self._orthogonality(groups) if torch.is_grad_enabled() else None
+        )
         mixed = torch.einsum("ab,bnshw->anshw", self.alpha, groups)
         k, m = self.num_tasks, self.num_subspaces
         _, n, s, h, w = mixed.shape

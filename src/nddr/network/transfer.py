@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from nddr.errors import NddrError
+from nddr.errors import NddrError, describe_keys
 from nddr.io import PathLike, load_state_dict, read_metadata, save_state_dict
 from nddr.network.builder import build_network
 from nddr.network.model import MultiTaskNetwork
@@ -129,7 +129,7 @@ def _check_fit(
         if state[key].shape != target[key].shape
     )
     problems = [
-        f"{label} {_preview(keys)}"
+        f"{label} {describe_keys(keys)}"
         for label, keys in (
             ("missing", missing),
             ("unexpected", unexpected),
@@ -142,8 +142,3 @@ def _check_fit(
             f"{origin} does not fit this network ({'; '.join(problems)}): use weights of the same "
             "backbone, tasks and head sizes"
         )
-
-
-def _preview(keys: list[str], limit: int = 3) -> str:
-    shown = ", ".join(keys[:limit])
-    return f"{len(keys)} keys: {shown}" + (", ..." if len(keys) > limit else "")
