@@ -32,3 +32,13 @@ def test_parameter_table_matches_the_command(capsys):
     main(["models", "--params", "vgg16_lfov"])
     printed = capsys.readouterr().out.strip()
     assert printed in README
+
+
+def test_resnet101_figures_match_the_command(capsys):
+    from nddr.cli import main
+
+    main(["models", "--params", "resnet101"])
+    row = next(
+        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("nddr ")
+    )
+    assert f"add {row[4]} parameters, {row[7]} of the two" in " ".join(README.split())
