@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from nddr.errors import NddrError
+from nddr.errors import unknown_choice
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,5 @@ HEADS: dict[str, type[nn.Module]] = {
 def build_head(kind: str, in_channels: int, out_channels: int, **options: object) -> nn.Module:
     """Make a head by kind; ``options`` go to its constructor (e.g. ``width`` for ``lfov``)."""
     if kind not in HEADS:
-        close = difflib.get_close_matches(kind, HEADS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise NddrError(f"unknown head {kind!r}: {hint}choose one of {', '.join(HEADS)}")
+        raise unknown_choice("head", kind, HEADS)
     return HEADS[kind](in_channels, out_channels, **options)

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 from nddr.backbones.alexnet import alexnet
@@ -14,7 +13,7 @@ from nddr.backbones.staged import StagedBackbone
 from nddr.backbones.timm_adapter import timm_backbone
 from nddr.backbones.tiny import tiny
 from nddr.backbones.vgg import vgg16_lfov
-from nddr.errors import NddrError
+from nddr.errors import NddrError, unknown_choice
 
 BACKBONES: dict[str, Callable[..., StagedBackbone]] = {
     "vgg16_lfov": vgg16_lfov,
@@ -36,11 +35,7 @@ def build_backbone(name: str, weights: object = None, **options: object) -> Stag
     if name.startswith(TIMM_PREFIX):
         return timm_backbone(name[len(TIMM_PREFIX) :], weights=weights, **options)
     if name not in BACKBONES:
-        close = difflib.get_close_matches(name, BACKBONES, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise NddrError(
-            f"unknown backbone {name!r}: {hint}choose one of {', '.join(BACKBONES)} or timm:MODEL"
-        )
+        raise unknown_choice("backbone", name, BACKBONES, also=" or timm:MODEL")
     try:
         return BACKBONES[name](weights=weights, **options)
     except TypeError as error:

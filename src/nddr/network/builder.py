@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
 from torch import nn
 
 from nddr.backbones import StagedBackbone, build_backbone
-from nddr.errors import NddrError
+from nddr.errors import NddrError, unknown_choice
 from nddr.fusion import FUSIONS, LastStage, LayerSelection, Shortcut
 from nddr.heads import HeadSpec, build_head
 from nddr.network.model import MultiTaskNetwork
@@ -73,9 +72,7 @@ def build_network(
     Every column starts as a copy of the one backbone, so all start from the same weights.
     """
     if variant not in VARIANTS:
-        close = difflib.get_close_matches(variant, VARIANTS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise NddrError(f"unknown variant {variant!r}: {hint}choose one of {', '.join(VARIANTS)}")
+        raise unknown_choice("variant", variant, VARIANTS)
     specs = head_specs(tasks)
     backbone_options = dict(backbone_options or {})
     fusion_options = dict(fusion_options or {})
