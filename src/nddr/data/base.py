@@ -1,0 +1,170 @@
+"""What every dataset of this package is: a map from index to a dict of image and targets.
+
+A dataset loads a *raw* sample as NumPy arrays in fixed conventions (below), checks it, and hands
+it to a joint transform (:mod:`nddr.data.transforms`) that returns tensors. The conventions are the
+contract between loaders, transforms, tasks and the ``nddr data`` commands:
+
+============== ============================ =================================================
+key kind        raw array (loader output)    meaning
+============== ============================ =================================================
+``image``       uint8 (H, W, 3), RGB
+segmentation    uint8 (H, W)                 class 0..C-1, :data:`IGNORE_INDEX` = unlabelled
+normals         float32 (H, W, 3)            unit (x right, y up, z toward the camera);
+                                             (0, 0, 0) = invalid
+depth           float32 (H, W)               metres; 0 = invalid; never NaN
+classification  int                          class 0..C-1 (gender, digits)
+age             int                          age in years 0..C-1 (C = 100 classes)
+============== ============================ =================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from nddr.errors import NddrError
+
+IGNORE_INDEX = 255
+"""Segmentation label of unlabelled pixels (and of crop padding)."""
+
+DENSE_KINDS = ("segmentation", "normals", "depth")
+IMAGE_LEVEL_KINDS = ("classification", "age")
+TARGET_KINDS = DENSE_KINDS + IMAGE_LEVEL_KINDS
+
+RawSample = dict[str, Any]
+Transform = Callable[[RawSample], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target of a dataset: its kind (see the module table) and class count if it has one."""
+
+    kind: str
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TARGET_KINDS:
+            raise NddrError(
+                f"unknown target kind {self.kind!r}: use one of {', '.join(TARGET_KINDS)}"
+            )
+        if self.kind in ("segmentation", "classification", "age") and not self.num_classes:
+            raise NddrError(f"a {self.kind} target needs num_classes")
+
+    @property
+    def dense(self) -> bool:
+        return self.kind in DENSE_KINDS
+
+
+class MultiTaskDataset(Dataset):
+    """Base of every dataset: subclasses set ``targets`` and implement ``__len__``,
+    :meth:`load_raw` and :meth:`source`.
+
+    ``__getitem__`` loads the raw sample, checks it against the conventions (so a bad file is
+    named, never trained on) and applies ``transform`` (none: the raw dict is returned).
+    """
+
+    targets: dict[str, TargetSpec]
+    split: str
+
+    def __init__(self, transform: Transform | None = None) -> None:
+        self.transform = transform
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load_raw(self, index: int) -> RawSample:
+        """The sample ``index`` as NumPy arrays / ints in the module's conventions."""
+        raise NotImplementedError
+
+    def source(self, index: int) -> str:
+        """Where sample ``index`` comes from (file paths), for error messages."""
+        return f"{type(self).__name__}[{index}]"
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.load_raw(index)
+        check_sample(sample, self.targets, self.source(index))
+        return self.transform(sample) if self.transform is not None else sample
+
+    def select_targets(self, names: list[str] | None) -> None:
+        """Keep only the targets ``names`` (None keeps all); unknown names are an error."""
+        if names is None:
+            return
+        unknown = [name for name in names if name not in self.targets]
+        if unknown:
+            raise NddrError(
+                f"{type(self).__name__} has no target {unknown[0]!r}: "
+                f"choose from {', '.join(self.targets)}"
+            )
+        self.targets = {name: self.targets[name] for name in names}
+
+
+def check_sample(sample: RawSample, targets: Mapping[str, TargetSpec], where: str) -> None:
+    """Raise :class:`NddrError` naming ``where`` if ``sample`` breaks the raw conventions."""
+    image = sample.get("image")
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
+        described = _describe(image)
+        raise NddrError(f"{where}: image must be uint8 (H, W, 3) RGB, got {described}")
+    height, width = image.shape[:2]
+    for name, spec in targets.items():
+        if name not in sample:
+            raise NddrError(f"{where}: target {name!r} is missing")
+        value = sample[name]
+        if spec.kind in IMAGE_LEVEL_KINDS:
+            if isinstance(value, np.ndarray):
+                value = value.item() if value.size == 1 else value
+            if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < spec.num_classes:
+                raise NddrError(
+                    f"{where}: {name} label {value!r} is outside 0..{spec.num_classes - 1}"
+                )
+            continue
+        expected = {
+            "segmentation": (np.uint8, 2),
+            "normals": (np.float32, 3),
+            "depth": (np.float32, 2),
+        }
+        dtype, ndim = expected[spec.kind]
+        if not isinstance(value, np.ndarray) or value.dtype != dtype or value.ndim != ndim:
+            raise NddrError(
+                f"{where}: {name} must be {np.dtype(dtype).name} with {ndim} dims, got {_describe(value)}"
+            )
+        if value.shape[:2] != (height, width) or (spec.kind == "normals" and value.shape[2] != 3):
+            raise NddrError(
+                f"{where}: {name} has shape {value.shape}, the image is {height}x{width}"
+            )
+        if spec.kind == "segmentation":
+            bad = (value >= spec.num_classes) & (value != IGNORE_INDEX)
+            if bad.any():
+                raise NddrError(
+                    f"{where}: {name} has label {int(value[bad][0])} outside 0..{spec.num_classes - 1} "
+                    f"and {IGNORE_INDEX} (ignore); remap the labels"
+                )
+        elif spec.kind == "depth":
+            if not np.isfinite(value).all() or (value < 0).any():
+                raise NddrError(
+                    f"{where}: {name} has NaN, infinite or negative depth; mark invalid pixels 0"
+                )
+        else:
+            if not np.isfinite(value).all():
+                raise NddrError(f"{where}: {name} has NaN or infinite normals")
+            length = np.linalg.norm(value, axis=2)
+            valid = np.any(value != 0, axis=2)
+            if (np.abs(length[valid] - 1) > 1e-2).any():
+                raise NddrError(
+                    f"{where}: {name} has normals of zero or non-unit length outside the invalid mask "
+                    "(invalid pixels must be (0, 0, 0))"
+                )
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype.name} array of shape {value.shape}"
+    return type(value).__name__

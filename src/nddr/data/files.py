@@ -1,0 +1,117 @@
+"""Reading and writing the files datasets are made of, with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from nddr.errors import NddrError
+from nddr.io import PathLike
+
+
+def require_file(path: PathLike, what: str, hint: str = "") -> Path:
+    """``path`` as a Path if it is a readable file, else an error naming ``what`` it should be."""
+    path = Path(path)
+    if not path.is_file():
+        raise NddrError(f"{what} {str(path)!r} does not exist{': ' + hint if hint else ''}")
+    return path
+
+
+def require_dir(path: PathLike, what: str, hint: str = "") -> Path:
+    """``path`` as a Path if it is a directory, else an error naming ``what`` it should be."""
+    path = Path(path)
+    if not path.is_dir():
+        raise NddrError(f"{what} {str(path)!r} is not a directory{': ' + hint if hint else ''}")
+    return path
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """An image file as uint8 (H, W, 3) RGB."""
+    return np.asarray(_open(path).convert("RGB"))
+
+
+def read_label_png(path: PathLike) -> np.ndarray:
+    """A single-channel label PNG as uint8 (H, W), values as stored (no palette conversion)."""
+    image = _open(path)
+    if image.mode not in ("L", "P"):
+        raise NddrError(
+            f"label image {str(path)!r} has mode {image.mode}: expected one 8-bit channel (L or P)"
+        )
+    return np.asarray(image)
+
+
+def read_rgb_png(path: PathLike) -> np.ndarray:
+    """A 3-channel 8-bit PNG as uint8 (H, W, 3), values as stored."""
+    image = _open(path)
+    if image.mode != "RGB":
+        raise NddrError(f"image {str(path)!r} has mode {image.mode}: expected 8-bit RGB")
+    return np.asarray(image)
+
+
+def read_npy(path: PathLike) -> np.ndarray:
+    """A ``.npy`` array, refusing pickled object arrays."""
+    path = require_file(path, "array file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise NddrError(
+            f"array file {str(path)!r} is not a readable .npy array ({error})"
+        ) from None
+
+
+def write_png(array: np.ndarray, path: PathLike) -> None:
+    """Write uint8 (H, W) or (H, W, 3) as PNG, atomically (temp file + rename)."""
+    path = Path(path)
+    with _atomic(path) as temp:
+        Image.fromarray(array).save(temp, format="PNG")
+
+
+def write_npy(array: np.ndarray, path: PathLike) -> None:
+    """Write ``array`` as ``.npy``, atomically."""
+    path = Path(path)
+    with _atomic(path) as temp, open(temp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def _open(path: PathLike) -> Image.Image:
+    path = require_file(path, "image file")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise NddrError(f"image file {str(path)!r} cannot be decoded ({error})") from None
+    return image
+
+
+class _atomic:
+    """Context manager yielding a temp path beside ``path``, renamed onto it on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, self.temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        os.close(handle)
+        return self.temp
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            os.replace(self.temp, self.path)
+        else:
+            os.unlink(self.temp)
+
+
+def cache_dir(root: PathLike | None = None) -> Path:
+    """Where built-in datasets are cached: ``root`` if given, else ``$NDDR_CACHE``, else
+    ``$XDG_CACHE_HOME/nddr`` (default ``~/.cache/nddr``)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("NDDR_CACHE"):
+        return Path(os.environ["NDDR_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nddr"
