@@ -1,0 +1,253 @@
+"""Tasks: what is specific to each (paper §4, §5.2): head size, loss, prediction, metric, picture.
+
+A task is built from a dataset's :class:`~nddr.data.base.TargetSpec` (:func:`build_tasks`) and
+names the target key it reads. Dense outputs (``N x C x h x w``, at the network's output stride)
+are upsampled bilinearly to the target's size, for the loss as for the metric, so training and
+evaluation compare at the labels' full resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nddr.data.base import IGNORE_INDEX, TargetSpec
+from nddr.errors import unknown_choice
+from nddr.heads import HeadSpec
+from nddr.visualize import depth_rgb, normals_rgb, segmentation_rgb
+
+if TYPE_CHECKING:
+    from torchmetrics import Metric
+
+
+def resize_output(output: Tensor, size: tuple[int, int]) -> Tensor:
+    """Upsample a dense output to ``size`` (bilinear, align_corners=False), if it differs."""
+    if tuple(output.shape[-2:]) == tuple(size):
+        return output
+    return F.interpolate(output, size=size, mode="bilinear", align_corners=False)
+
+
+class Task:
+    """Base task. Subclasses set ``kind``, ``dense``, ``higher_is_better`` and ``primary``.
+
+    Args:
+        name: The target key in a sample and the output key of the network.
+        num_classes: Classes of classification-like tasks.
+        weight: Weight of this task's loss in the sum (paper: 20 for normals on NYUv2).
+    """
+
+    kind: ClassVar[str]
+    dense: ClassVar[bool]
+    higher_is_better: ClassVar[dict[str, bool]]
+    primary: ClassVar[str]
+
+    def __init__(self, name: str, num_classes: int | None = None, weight: float = 1.0) -> None:
+        self.name = name
+        self.num_classes = num_classes
+        self.weight = weight
+
+    @property
+    def out_channels(self) -> int:
+        assert self.num_classes is not None
+        return self.num_classes
+
+    def head_spec(self, kind: str | None = None) -> HeadSpec:
+        """What the network builder needs for this task's head."""
+        return HeadSpec(self.name, self.out_channels, dense=self.dense, kind=kind)
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """The prediction in the target's terms (labels, unit normals, depth, age)."""
+        raise NotImplementedError
+
+    def metric(self) -> Metric:
+        raise NotImplementedError
+
+    def picture(self, value: np.ndarray) -> np.ndarray | str:
+        """One sample's target or prediction (raw conventions) as an RGB panel or a caption."""
+        return f"{self.name} {int(value)}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, num_classes={self.num_classes}, weight={self.weight})"
+
+
+class Segmentation(Task):
+    """Per-pixel classification: cross-entropy ignoring label 255; mIoU and pixel accuracy."""
+
+    kind = "segmentation"
+    dense = True
+    higher_is_better: ClassVar[dict[str, bool]] = {"miou": True, "pixel_accuracy": True}
+    primary = "miou"
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        output = resize_output(output, target.shape[-2:])
+        return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX)
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return resize_output(output, size or output.shape[-2:]).argmax(dim=1)
+
+    def metric(self) -> Metric:
+        from nddr.metrics import SegmentationMetric
+
+        return SegmentationMetric(self.out_channels, IGNORE_INDEX)
+
+    def picture(self, value: np.ndarray) -> np.ndarray:
+        return segmentation_rgb(value, self.out_channels)
+
+
+class SurfaceNormals(Task):
+    """Unit normals: mean over valid pixels of 1 - cos(prediction, truth) (paper §4: the l2 loss
+    on unit vectors, ||a - b||^2 = 2 - 2 cos); angle error mean / median / % within thresholds."""
+
+    kind = "normals"
+    dense = True
+    higher_is_better: ClassVar[dict[str, bool]] = {
+        "mean": False,
+        "median": False,
+        "within_11.25": True,
+        "within_22.5": True,
+        "within_30": True,
+    }
+    primary = "mean"
+
+    @property
+    def out_channels(self) -> int:
+        return 3
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        output = resize_output(output, target.shape[-2:])
+        valid = target.abs().sum(dim=1) > 0
+        predicted = F.normalize(output.float(), dim=1)
+        cosine = (predicted * F.normalize(target.float(), dim=1)).sum(dim=1)
+        if not valid.any():
+            return output.sum() * 0.0
+        return (1.0 - cosine[valid]).mean()
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return F.normalize(resize_output(output, size or output.shape[-2:]).float(), dim=1)
+
+    def metric(self) -> Metric:
+        from nddr.metrics import NormalsMetric
+
+        return NormalsMetric()
+
+    def picture(self, value: np.ndarray) -> np.ndarray:
+        return normals_rgb(value if value.shape[-1] == 3 else np.moveaxis(value, 0, -1))
+
+
+class Depth(Task):
+    """Metric depth (beyond the paper): L1 over valid pixels; abs / rel error, RMSE, delta."""
+
+    kind = "depth"
+    dense = True
+    higher_is_better: ClassVar[dict[str, bool]] = {
+        "abs_error": False,
+        "rel_error": False,
+        "rmse": False,
+        "delta_1.25": True,
+    }
+    primary = "abs_error"
+
+    @property
+    def out_channels(self) -> int:
+        return 1
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        output = resize_output(output, target.shape[-2:])
+        valid = target > 0
+        if not valid.any():
+            return output.sum() * 0.0
+        return F.l1_loss(output.float()[valid], target[valid])
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return resize_output(output, size or output.shape[-2:]).float()
+
+    def metric(self) -> Metric:
+        from nddr.metrics import DepthMetric
+
+        return DepthMetric()
+
+    def picture(self, value: np.ndarray) -> np.ndarray:
+        return depth_rgb(value.reshape(value.shape[-2:]))
+
+
+class Classification(Task):
+    """Image-level class (gender, digits): cross-entropy; accuracy."""
+
+    kind = "classification"
+    dense = False
+    higher_is_better: ClassVar[dict[str, bool]] = {"accuracy": True}
+    primary = "accuracy"
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(output.float(), target)
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return output.argmax(dim=1)
+
+    def metric(self) -> Metric:
+        from nddr.metrics import AccuracyMetric
+
+        return AccuracyMetric()
+
+
+class Age(Task):
+    """Age as C-way classification over 0..C-1 years; the prediction is the expected age
+    sum_k p(k) k (paper §5.2); mean and median absolute error."""
+
+    kind = "age"
+    dense = False
+    higher_is_better: ClassVar[dict[str, bool]] = {"mean_ae": False, "median_ae": False}
+    primary = "mean_ae"
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(output.float(), target)
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        from nddr.metrics.classification import expected_age
+
+        return expected_age(output)
+
+    def metric(self) -> Metric:
+        from nddr.metrics import AgeMetric
+
+        return AgeMetric()
+
+    def picture(self, value: np.ndarray) -> str:
+        return f"{self.name} {float(value):.0f}"
+
+
+TASKS: dict[str, type[Task]] = {
+    task.kind: task for task in (Segmentation, SurfaceNormals, Depth, Classification, Age)
+}
+
+
+def build_task(name: str, spec: TargetSpec, weight: float = 1.0) -> Task:
+    """The task of kind ``spec.kind`` reading target ``name``."""
+    if spec.kind not in TASKS:
+        raise unknown_choice("task kind", spec.kind, TASKS)
+    return TASKS[spec.kind](name, spec.num_classes, weight)
+
+
+def build_tasks(
+    targets: Mapping[str, TargetSpec], weights: Mapping[str, float] | None = None
+) -> list[Task]:
+    """One task per dataset target, in the dataset's order, with optional loss weights."""
+    weights = dict(weights or {})
+    return [build_task(name, spec, weights.get(name, 1.0)) for name, spec in targets.items()]
+
+
+def total_loss(
+    tasks: list[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted sum of the task losses and each task's unweighted loss."""
+    losses = {task.name: task.loss(outputs[task.name], batch[task.name]) for task in tasks}
+    total = torch.stack([task.weight * losses[task.name] for task in tasks]).sum()
+    return total, losses

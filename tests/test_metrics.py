@@ -1,0 +1,189 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nddr.errors import NddrError
+from nddr.metrics import (
+    AccuracyMetric,
+    AgeMetric,
+    DepthMetric,
+    NormalsMetric,
+    SegmentationMetric,
+    angle_error,
+    multi_task_gain,
+)
+
+
+def test_segmentation_hand_worked_confusion_matrix():
+    # Pixels (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0) and one ignored.
+    target = torch.tensor([[0, 0, 1, 1, 2, 255]])
+    prediction = torch.tensor([[0, 1, 1, 1, 0, 2]])
+    metric = SegmentationMetric(num_classes=4)
+    metric.update(prediction, target)
+    result = metric.compute()
+    # IoU0 = 1/3, IoU1 = 2/3, IoU2 = 0/1; class 3 is absent from truth and prediction: left out.
+    assert result["miou"].item() == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
+    assert result["pixel_accuracy"].item() == pytest.approx(3 / 5)
+    assert result["mean_accuracy"].item() == pytest.approx((1 / 2 + 1 + 0) / 3)
+    iou = metric.class_iou()
+    assert math.isnan(iou[3]) and iou[2] == 0
+
+
+def test_segmentation_class_only_predicted_counts_with_zero_iou():
+    metric = SegmentationMetric(num_classes=3)
+    metric.update(torch.tensor([[0, 0]]), torch.tensor([[0, 1]]))
+    # IoU0 = 1/2, IoU1 = 0 (in truth, never predicted); class 2 absent from both.
+    assert metric.compute()["miou"].item() == pytest.approx(0.25)
+
+
+def test_segmentation_accumulates_one_matrix_over_batches():
+    torch.manual_seed(0)
+    target = torch.randint(0, 5, (4, 7, 9))
+    target[:, 0] = 255
+    prediction = torch.randint(0, 5, (4, 7, 9))
+    whole, batched = SegmentationMetric(5), SegmentationMetric(5)
+    whole.update(prediction, target)
+    for index in range(4):
+        batched.update(prediction[index : index + 1], target[index : index + 1])
+    assert torch.equal(whole.confusion, batched.confusion)
+    assert whole.confusion.sum() == 4 * 6 * 9
+
+
+def test_segmentation_takes_scores_and_rejects_bad_labels():
+    scores = torch.zeros(1, 3, 2, 2)
+    scores[:, 2] = 1
+    metric = SegmentationMetric(3)
+    metric.update(scores, torch.full((1, 2, 2), 2))
+    assert metric.compute()["pixel_accuracy"] == 1
+    with pytest.raises(NddrError, match=r"label 7 outside 0\.\.2"):
+        metric.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.full((1, 2, 2), 7))
+    with pytest.raises(NddrError, match="differ in shape"):
+        metric.update(
+            torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 2, 2, dtype=torch.long)
+        )
+
+
+def _normals(*vectors):
+    """N=1, 3 x 1 x len(vectors) normal map."""
+    return torch.tensor(vectors, dtype=torch.float32).T.reshape(1, 3, 1, len(vectors))
+
+
+def test_normals_angles_at_0_90_180_degrees():
+    target = _normals((0, 0, 1), (0, 0, 1), (0, 0, 1), (0, 0, 1), (0, 0, 0))
+    prediction = _normals((0, 0, 5), (1, 0, 0), (0, 0, -1), (0, 0, 2), (1, 0, 0))
+    angles = angle_error(prediction, target)
+    assert angles.tolist() == pytest.approx([0, 90, 180, 0], abs=1e-3)
+    metric = NormalsMetric()
+    metric.update(prediction, target)
+    result = metric.compute()
+    assert result["mean"].item() == pytest.approx(67.5, abs=1e-3)
+    assert result["median"].item() == pytest.approx(45.0, abs=1e-3)  # (0 + 90) / 2
+    assert result["within_11.25"].item() == pytest.approx(50.0)
+    assert result["within_22.5"].item() == pytest.approx(50.0)
+    assert result["within_30"].item() == pytest.approx(50.0)
+
+
+def test_normals_pool_pixels_over_images_not_per_image_means():
+    metric = NormalsMetric()
+    # Image 1: three pixels at 0 degrees; image 2: one pixel at 90 degrees.
+    metric.update(
+        _normals((0, 0, 1), (0, 0, 1), (0, 0, 1)), _normals((0, 0, 1), (0, 0, 1), (0, 0, 1))
+    )
+    metric.update(_normals((1, 0, 0)), _normals((0, 0, 1)))
+    result = metric.compute()
+    assert result["mean"].item() == pytest.approx(22.5, abs=1e-3)  # per-image mean would be 45
+    assert result["median"].item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_normals_median_is_exact_on_random_angles():
+    torch.manual_seed(1)
+    prediction, target = torch.randn(2, 3, 5, 7), torch.randn(2, 3, 5, 7)
+    metric = NormalsMetric()
+    metric.update(prediction[:1], target[:1])
+    metric.update(prediction[1:], target[1:])
+    angles = angle_error(prediction, target).numpy()
+    assert angles.size % 2 == 0  # the even case: mean of the two middle values, as numpy
+    assert metric.compute()["median"].item() == pytest.approx(float(np.median(angles)), rel=1e-6)
+
+
+def test_depth_hand_worked():
+    prediction = torch.tensor([1.0, 2.0, 4.0, 9.0]).view(1, 1, 1, 4)
+    target = torch.tensor([1.0, 1.0, 2.0, 0.0]).view(1, 1, 1, 4)
+    metric = DepthMetric()
+    metric.update(prediction, target)
+    result = metric.compute()
+    assert result["abs_error"].item() == pytest.approx(1.0)
+    assert result["rel_error"].item() == pytest.approx(2 / 3)
+    assert result["rmse"].item() == pytest.approx(math.sqrt(5 / 3))
+    assert result["delta_1.25"].item() == pytest.approx(100 / 3)
+
+
+def test_age_expected_value_of_a_known_distribution():
+    logits = torch.full((2, 100), -1e4)
+    logits[0, 20] = logits[0, 30] = 0.0  # p = 1/2 at 20 and 30: expected age 25
+    logits[1, 40] = 0.0  # certain 40
+    metric = AgeMetric()
+    metric.update(logits, torch.tensor([27, 46]))
+    result = metric.compute()
+    assert result["mean_ae"].item() == pytest.approx((2 + 6) / 2, abs=1e-4)
+    assert result["median_ae"].item() == pytest.approx(4.0, abs=1e-4)
+
+
+def test_accuracy():
+    metric = AccuracyMetric()
+    metric.update(torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), torch.tensor([1, 1, 1]))
+    assert metric.compute()["accuracy"].item() == pytest.approx(200 / 3)
+
+
+def test_multi_task_gain_signs_by_direction():
+    directions = {"seg": {"miou": True}, "normals": {"mean": False}}
+    single = {"seg": {"miou": 0.4}, "normals": {"mean": 25.0}}
+    # +25% mIoU and 20% lower angle error: both gains.
+    assert multi_task_gain(
+        {"seg": {"miou": 0.5}, "normals": {"mean": 20.0}}, single, directions
+    ) == pytest.approx(22.5)
+    assert multi_task_gain(single, single, directions) == 0
+    with pytest.raises(NddrError, match="normals/mean"):
+        multi_task_gain({"seg": {"miou": 0.5}}, single, directions)
+
+
+def _distributed_worker(rank: int, world_size: int, folder: str) -> None:
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{folder}/init", rank=rank, world_size=world_size
+    )
+    prediction, target, segmentation, labels = _shards()
+    normals, classes = NormalsMetric(), SegmentationMetric(4)
+    # Uneven shards: rank 0 gets one image, rank 1 two.
+    part = slice(0, 1) if rank == 0 else slice(1, 3)
+    normals.update(prediction[part], target[part])
+    classes.update(segmentation[part], labels[part])
+    result = {**normals.compute(), **classes.compute()}
+    torch.save({key: value.item() for key, value in result.items()}, f"{folder}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def _shards():
+    generator = torch.Generator().manual_seed(3)
+    prediction = torch.randn(3, 3, 4, 5, generator=generator)
+    target = torch.randn(3, 3, 4, 5, generator=generator)
+    target[:, :, 0] = 0  # invalid pixels
+    segmentation = torch.randint(0, 4, (3, 4, 5), generator=generator)
+    labels = torch.randint(0, 4, (3, 4, 5), generator=generator)
+    return prediction, target, segmentation, labels
+
+
+def test_metrics_reduce_across_processes(tmp_path):
+    """Under DDP every rank computes the metric of the whole set (sums and exact median)."""
+    torch.multiprocessing.spawn(_distributed_worker, args=(2, str(tmp_path)), nprocs=2)
+    prediction, target, segmentation, labels = _shards()
+    normals, classes = NormalsMetric(), SegmentationMetric(4)
+    normals.update(prediction, target)
+    classes.update(segmentation, labels)
+    expected = {
+        key: value.item() for key, value in {**normals.compute(), **classes.compute()}.items()
+    }
+    for rank in range(2):
+        result = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert result == pytest.approx(expected, rel=1e-6)
