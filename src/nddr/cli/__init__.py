@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nddr.cli import models
+from nddr.cli import data, models
 from nddr.errors import NddrError
 
-COMMANDS = {"models": models}
+COMMANDS = {"models": models, "data": data}
 
 
 def build_parser() -> argparse.ArgumentParser:

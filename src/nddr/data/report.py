@@ -1,0 +1,104 @@
+"""What ``nddr data check`` and ``nddr data show`` compute: a dataset's summary and a sample grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, check_sample
+from nddr.errors import NddrError
+from nddr.tasks import build_tasks
+from nddr.visualize import grid
+
+
+def summarise(
+    dataset: MultiTaskDataset,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Read and check every sample (or the first ``limit``); count classes and invalid pixels.
+
+    Returns ``count``, ``checked``, per target a ``histogram`` (classes) and/or
+    ``invalid_fraction`` (dense targets), depth ``min``/``max``, and ``problems``: one line per
+    sample that breaks the conventions (the file and what is wrong).
+    """
+    total = len(dataset) if limit is None else min(limit, len(dataset))
+    stats: dict[str, dict[str, Any]] = {}
+    for name, spec in dataset.targets.items():
+        entry: dict[str, Any] = {"kind": spec.kind}
+        if spec.num_classes:
+            entry["histogram"] = np.zeros(spec.num_classes, dtype=np.int64)
+        if spec.dense:
+            entry["invalid"] = entry["pixels"] = 0
+        if spec.kind == "depth":
+            entry["min"], entry["max"] = np.inf, -np.inf
+        stats[name] = entry
+    problems: list[str] = []
+    for index in range(total):
+        try:
+            sample = dataset.load_raw(index)
+            check_sample(sample, dataset.targets, dataset.source(index))
+        except NddrError as error:
+            problems.append(str(error))
+            continue
+        for name, spec in dataset.targets.items():
+            _count(stats[name], spec.kind, sample[name])
+        if progress is not None:
+            progress(index + 1)
+    for entry in stats.values():
+        if "histogram" in entry:
+            entry["histogram"] = entry["histogram"].tolist()
+        if "pixels" in entry:
+            entry["invalid_fraction"] = entry.pop("invalid") / max(entry.pop("pixels"), 1)
+        if "min" in entry:
+            entry["min"] = float(entry["min"]) if np.isfinite(entry["min"]) else None
+            entry["max"] = float(entry["max"]) if np.isfinite(entry["max"]) else None
+    return {"count": len(dataset), "checked": total, "targets": stats, "problems": problems}
+
+
+def _count(entry: dict[str, Any], kind: str, value: Any) -> None:
+    if kind == "segmentation":
+        valid = value[value != IGNORE_INDEX]
+        entry["histogram"] += np.bincount(valid, minlength=len(entry["histogram"]))
+        entry["invalid"] += value.size - valid.size
+        entry["pixels"] += value.size
+    elif kind == "normals":
+        entry["invalid"] += int((~np.any(value != 0, axis=2)).sum())
+        entry["pixels"] += value.shape[0] * value.shape[1]
+    elif kind == "depth":
+        valid = value[value > 0]
+        entry["invalid"] += value.size - valid.size
+        entry["pixels"] += value.size
+        if valid.size:
+            entry["min"] = min(entry["min"], float(valid.min()))
+            entry["max"] = max(entry["max"], float(valid.max()))
+    else:
+        entry["histogram"][int(value)] += 1
+
+
+def sample_grid(
+    dataset: MultiTaskDataset, indices: Sequence[int], min_height: int = 128
+) -> Image.Image:
+    """One row per sample: image | each dense target as colours; image-level labels as caption.
+
+    Small images are enlarged (nearest) to at least ``min_height`` pixels high.
+    """
+    tasks = build_tasks(dataset.targets)
+    rows, captions = [], []
+    for index in indices:
+        sample = dataset[index] if dataset.transform is None else dataset.load_raw(index)
+        panels = [sample["image"]]
+        words = [f"#{index}"]
+        for task in tasks:
+            picture = task.picture(sample[task.name])
+            if isinstance(picture, str):
+                words.append(picture)
+            else:
+                panels.append(picture)
+        factor = max(1, -(-min_height // sample["image"].shape[0]))
+        rows.append([panel.repeat(factor, axis=0).repeat(factor, axis=1) for panel in panels])
+        captions.append("  ".join(words))
+    return grid(rows, captions)
