@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
-import tempfile
-from collections.abc import Mapping
+import secrets
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -72,6 +73,32 @@ def read_metadata(path: PathLike) -> dict[str, object]:
     return {key: json.loads(value) for key, value in metadata.items()}
 
 
+@contextlib.contextmanager
+def atomic_write(path: PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success fsync it and rename it onto ``path``.
+
+    A crash or an exception midway leaves any earlier file at ``path`` intact and no temporary
+    file behind. The file gets the usual permissions (0666 less the umask).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield str(temporary)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def save_state_dict(
     state: Mapping[str, Tensor], path: PathLike, metadata: Mapping[str, object] | None = None
 ) -> Path:
@@ -84,21 +111,8 @@ def save_state_dict(
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().contiguous().cpu() for key, value in state.items()}
     encoded = {key: json.dumps(value) for key, value in (metadata or {}).items()}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_write(path) as temporary:
         save_file(tensors, temporary, metadata=encoded)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
     return path
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from nddr.errors import NddrError
-from nddr.io import PathLike
+from nddr.io import PathLike, atomic_write
 
 
 def require_file(path: PathLike, what: str, hint: str = "") -> Path:
@@ -66,14 +65,14 @@ def read_npy(path: PathLike) -> np.ndarray:
 def write_png(array: np.ndarray, path: PathLike) -> None:
     """Write uint8 (H, W) or (H, W, 3) as PNG, atomically (temp file + rename)."""
     path = Path(path)
-    with _atomic(path) as temp:
+    with atomic_write(path) as temp:
         Image.fromarray(array).save(temp, format="PNG")
 
 
 def write_npy(array: np.ndarray, path: PathLike) -> None:
     """Write ``array`` as ``.npy``, atomically."""
     path = Path(path)
-    with _atomic(path) as temp, open(temp, "wb") as handle:
+    with atomic_write(path) as temp, open(temp, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
 
 
@@ -85,25 +84,6 @@ def _open(path: PathLike) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise NddrError(f"image file {str(path)!r} cannot be decoded ({error})") from None
     return image
-
-
-class _atomic:
-    """Context manager yielding a temp path beside ``path``, renamed onto it on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> str:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, self.temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        os.close(handle)
-        return self.temp
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            os.replace(self.temp, self.path)
-        else:
-            os.unlink(self.temp)
 
 
 def cache_dir(root: PathLike | None = None) -> Path:

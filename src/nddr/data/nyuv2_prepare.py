@@ -29,8 +29,6 @@ folder without it has not been completely converted.
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from nddr.data.files import require_dir, require_file, write_npy, write_png
 from nddr.data.normals_from_depth import normals_from_depth
 from nddr.data.nyuv2 import NUM_CLASSES, read_normals_npy, read_paper_normals
 from nddr.errors import NddrError
-from nddr.io import PathLike
+from nddr.io import PathLike, atomic_write
 
 NORMALS_NAMING = (
     "{name}.npy | {name}.png with name the 1-based index zero-padded to 4 digits (0001), "
@@ -307,12 +305,5 @@ def _read_gt_normals(folder: Path, index: int, name: str, shape: tuple[int, int]
 
 def _write_lines(lines: list[str], path: Path) -> None:
     """Write ``lines`` as a text file, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write("".join(line + "\n" for line in lines))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as temp, open(temp, "w", encoding="utf-8") as stream:
+        stream.write("".join(line + "\n" for line in lines))

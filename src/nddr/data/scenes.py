@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import colorsys
 import math
-import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -43,7 +41,7 @@ import numpy as np
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
 from nddr.data.files import cache_dir
 from nddr.errors import NddrError, unknown_choice
-from nddr.io import PathLike
+from nddr.io import PathLike, atomic_write
 
 SCENE_CLASSES = ("floor", "wall", "ceiling", "sphere", "box", "cylinder")
 """Segmentation classes of :class:`Scenes`, in label order (label = index)."""
@@ -570,15 +568,8 @@ class Scenes(MultiTaskDataset):
         arrays = generate_scenes(self.num_images, self.size, self.seed, self.split)
         path = self.cache_file
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    np.savez(file, **arrays)
-                os.replace(temp, path)
-            except BaseException:
-                os.unlink(temp)
-                raise
+            with atomic_write(path) as temp, open(temp, "wb") as file:
+                np.savez(file, **arrays)
         except OSError as error:
             warnings.warn(
                 f"cannot write the Scenes cache file {path} ({error}); keeping the images in "
