@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 from PIL import Image
+from test_data_imdb_wiki import row, write_face, write_mat
 from test_data_nyuv2 import make_nyudmt
 from test_data_nyuv2_prepare import truth, write_labeled, write_mapping, write_splits
 
@@ -86,3 +87,17 @@ def test_prepare_then_check_nyuv2(tmp_path, capsys):
     assert set(report["splits"]["train"]["targets"]) == {"segmentation", "normals", "depth"}
     assert main([*argv, "--mapping", str(tmp_path / "missing.mat"), "--out", str(out)]) == 2
     assert "missing.mat" in capsys.readouterr().err
+
+
+def test_check_imdb_wiki_prints_the_filter_counts(tmp_path, capsys):
+    rows = [row(subject, path=f"01/{subject}.jpg") for subject in range(4)]
+    rows.append(row(9, path="01/9.jpg", second_face_score=2.0))  # two faces: dropped
+    write_mat(tmp_path / "imdb.mat", rows)
+    for subject in range(4):
+        write_face(tmp_path / "01" / f"{subject}.jpg")
+    argv = ["data", "check", "imdb_wiki", str(tmp_path), "--set", "eval_subjects=1"]
+    assert main([*argv, "--set", "image_size=32"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 3 samples" in out and "test: 1 samples" in out
+    assert "kept 4" in out and "multiple_faces" in out
+    assert "male:100.0%" in out

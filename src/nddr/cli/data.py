@@ -130,24 +130,46 @@ def _print_report(report: dict) -> None:
         checked = "" if entry["checked"] == entry["count"] else f" ({entry['checked']} checked)"
         print(f"\n{split}: {entry['count']} samples{checked}")
         for name, stats in entry["targets"].items():
-            parts = [f"  {name} ({stats['kind']})"]
+            facts = []
             if "invalid_fraction" in stats:
-                parts.append(f"invalid {100 * stats['invalid_fraction']:.2f}%")
+                facts.append(f"invalid {100 * stats['invalid_fraction']:.2f}%")
             if stats.get("min") is not None:
-                parts.append(f"range {stats['min']:.3g}..{stats['max']:.3g}")
-            print(
-                ": ".join(parts[:1]) + ": " + ", ".join(parts[1:]) if len(parts) > 1 else parts[0]
-            )
+                facts.append(f"range {stats['min']:.3g}..{stats['max']:.3g} m")
+            print(f"  {name} ({stats['kind']})" + (": " + ", ".join(facts) if facts else ""))
             if "histogram" in stats:
-                histogram = np.asarray(stats["histogram"])
-                share = 100 * histogram / max(histogram.sum(), 1)
-                cells = [f"{label}:{value:.1f}%" for label, value in enumerate(share)]
-                for start in range(0, len(cells), 10):
-                    print("    " + " ".join(cells[start : start + 10]))
+                _print_histogram(stats)
+        if "source" in entry:
+            print("  source: " + _describe_source(entry["source"]))
         for line in entry["problems"][:20]:
             print(f"  BAD {line}")
         if len(entry["problems"]) > 20:
             print(f"  ... and {len(entry['problems']) - 20} more")
+
+
+def _print_histogram(stats: dict) -> None:
+    """Class shares, eight per line; ages in 10-year bins."""
+    histogram = np.asarray(stats["histogram"])
+    if stats["kind"] == "age":
+        bins = np.add.reduceat(histogram, np.arange(0, len(histogram), 10))
+        names = [f"{start}-{start + 9}" for start in range(0, len(histogram), 10)]
+        histogram = bins
+    else:
+        names = stats.get("class_names") or [str(label) for label in range(len(histogram))]
+    share = 100 * histogram / max(histogram.sum(), 1)
+    cells = [f"{name}:{value:.1f}%" for name, value in zip(names, share)]
+    for start in range(0, len(cells), 8):
+        print("    " + "  ".join(cells[start : start + 8]))
+
+
+def _describe_source(source: dict) -> str:
+    """A dataset's own counts, e.g. IMDB-WIKI's filter: nested dicts shown as key count."""
+    parts = []
+    for key, value in source.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{name} {count}" for name, count in value.items() if count)
+            value = f"({value or 'none'})"
+        parts.append(f"{key} {value}")
+    return ", ".join(parts)
 
 
 def _show(args: argparse.Namespace, split: str, tasks, options) -> int:

@@ -41,10 +41,11 @@ Transform = Callable[[RawSample], dict[str, Any]]
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One target of a dataset: its kind (see the module table) and class count if it has one."""
+    """One target of a dataset: its kind (see the module table), class count and class names."""
 
     kind: str
     num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
@@ -53,6 +54,9 @@ class TargetSpec:
             )
         if self.kind in ("segmentation", "classification", "age") and not self.num_classes:
             raise NddrError(f"a {self.kind} target needs num_classes")
+
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise NddrError(f"{len(self.class_names)} class names for {self.num_classes} classes")
 
     @property
     def dense(self) -> bool:

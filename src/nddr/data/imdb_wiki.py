@@ -204,7 +204,7 @@ class IMDBWiki(MultiTaskDataset):
         self.margin = float(margin)
         self.targets = {
             "age": TargetSpec("age", NUM_AGES),
-            "gender": TargetSpec("classification", 2),
+            "gender": TargetSpec("classification", 2, ("female", "male")),
         }
         self.select_targets(tasks)
         self.mat_path = self.root / mat if mat is not None else _find_mat(self.root)

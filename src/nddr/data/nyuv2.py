@@ -53,6 +53,15 @@ from nddr.io import PathLike
 NUM_CLASSES = 40
 """Classes of the NYUv2-40 segmentation (Gupta et al. 2013 mapping)."""
 
+CLASS_NAMES = (
+    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
+    "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror",
+    "floor mat", "clothes", "ceiling", "books", "refrigerator", "television", "paper", "towel",
+    "shower curtain", "box", "whiteboard", "person", "night stand", "toilet", "sink", "lamp",
+    "bathtub", "bag", "otherstructure", "otherfurniture", "otherprop",
+)  # fmt: skip
+"""Names of the 40 classes, in label order (Gupta et al. 2013)."""
+
 SPLITS = ("train", "test")
 
 NYUDMT_LISTS = {"train": "train.txt", "test": "val.txt"}
@@ -203,7 +212,11 @@ def detect_layout(root: Path) -> str:
 
 
 def _spec(name: str) -> TargetSpec:
-    return TargetSpec("segmentation", NUM_CLASSES) if name == "segmentation" else TargetSpec(name)
+    return (
+        TargetSpec("segmentation", NUM_CLASSES, CLASS_NAMES)
+        if name == "segmentation"
+        else TargetSpec(name)
+    )
 
 
 def _paper_list_dir(root: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,24 @@ def summarise(
         if "min" in entry:
             entry["min"] = float(entry["min"]) if np.isfinite(entry["min"]) else None
             entry["max"] = float(entry["max"]) if np.isfinite(entry["max"]) else None
-    return {"count": len(dataset), "checked": total, "targets": stats, "problems": problems}
+    for name, spec in dataset.targets.items():
+        if spec.class_names:
+            stats[name]["class_names"] = list(spec.class_names)
+    summary = {"count": len(dataset), "checked": total, "targets": stats, "problems": problems}
+    if getattr(dataset, "stats", None):
+        summary["source"] = {key: _plain(value) for key, value in dataset.stats.items()}
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of a dataset's own statistics (NumPy scalars, paths, dicts)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def _count(entry: dict[str, Any], kind: str, value: Any) -> None:

@@ -511,7 +511,7 @@ class Scenes(MultiTaskDataset):
         _check_args(split, size, count, seed)
         self.split, self.size, self.num_images, self.seed = split, int(size), int(count), int(seed)
         self.targets = {
-            "segmentation": TargetSpec("segmentation", len(SCENE_CLASSES)),
+            "segmentation": TargetSpec("segmentation", len(SCENE_CLASSES), SCENE_CLASSES),
             "normals": TargetSpec("normals"),
             "depth": TargetSpec("depth"),
         }
