@@ -211,7 +211,7 @@ def test_samples_are_face_crops(tmp_path):
     dataset = IMDBWiki(tmp_path, "train", eval_subjects=1, image_size=32, margin=0.0)
     assert dataset.targets == {
         "age": TargetSpec("age", 100),
-        "gender": TargetSpec("classification", 2),
+        "gender": TargetSpec("classification", 2, ("female", "male")),
     }
     sample = dataset[0]
     check_sample(sample, dataset.targets, dataset.source(0))

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from nddr.data.base import IGNORE_INDEX, TargetSpec
-from nddr.data.nyuv2 import NYUv2, decode_normals_png
+from nddr.data.nyuv2 import CLASS_NAMES, NYUv2, decode_normals_png
 from nddr.errors import NddrError
 
 H, W = 6, 8
@@ -102,7 +102,7 @@ def test_nyudmt_reads_all_targets_in_list_order(tmp_path: Path) -> None:
     assert (train.layout, len(train), len(test)) == ("nyudmt", 3, 2)
     assert train.names == ["0001", "0003", "0004"] and test.names == ["0002", "0005"]
     assert train.targets == {
-        "segmentation": TargetSpec("segmentation", 40),
+        "segmentation": TargetSpec("segmentation", 40, CLASS_NAMES),
         "normals": TargetSpec("normals"),
         "depth": TargetSpec("depth"),
     }
@@ -250,7 +250,7 @@ def test_paper_layout_reads_both_targets(tmp_path: Path) -> None:
     train, test = NYUv2(root, "train"), NYUv2(root, "test")
     assert (train.layout, len(train), len(test)) == ("paper", 3, 2)
     assert train.targets == {
-        "segmentation": TargetSpec("segmentation", 40),
+        "segmentation": TargetSpec("segmentation", 40, CLASS_NAMES),
         "normals": TargetSpec("normals"),
     }
     assert train.names == ["images/0000.png", "images/0001.png", "images/0002.png"]
