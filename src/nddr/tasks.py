@@ -39,6 +39,7 @@ class Task:
         name: The target key in a sample and the output key of the network.
         num_classes: Classes of classification-like tasks.
         weight: Weight of this task's loss in the sum (paper: 20 for normals on NYUv2).
+        class_names: Names of the classes, for tables and pictures.
     """
 
     kind: ClassVar[str]
@@ -46,10 +47,17 @@ class Task:
     higher_is_better: ClassVar[dict[str, bool]]
     primary: ClassVar[str]
 
-    def __init__(self, name: str, num_classes: int | None = None, weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        num_classes: int | None = None,
+        weight: float = 1.0,
+        class_names: tuple[str, ...] | None = None,
+    ) -> None:
         self.name = name
         self.num_classes = num_classes
         self.weight = weight
+        self.class_names = class_names
 
     @property
     def out_channels(self) -> int:
@@ -233,7 +241,7 @@ def build_task(name: str, spec: TargetSpec, weight: float = 1.0) -> Task:
     """The task of kind ``spec.kind`` reading target ``name``."""
     if spec.kind not in TASKS:
         raise unknown_choice("task kind", spec.kind, TASKS)
-    return TASKS[spec.kind](name, spec.num_classes, weight)
+    return TASKS[spec.kind](name, spec.num_classes, weight, spec.class_names)
 
 
 def build_tasks(

@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nddr.cli import data, models
+from nddr.cli import data, inspect, models, train
+from nddr.cli import eval as evaluate
 from nddr.errors import NddrError
 
-COMMANDS = {"models": models, "data": data}
+COMMANDS = {"models": models, "data": data, "train": train, "eval": evaluate, "inspect": inspect}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -99,10 +99,15 @@ class JointTransform:
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.generator = generator
 
-    def _uniform(self) -> float:
-        return torch.rand((), generator=self.generator).item()
+    def _uniform(self, generator: torch.Generator | None) -> float:
+        return torch.rand((), generator=generator).item()
 
-    def __call__(self, sample: RawSample) -> dict[str, Tensor]:
+    def __call__(
+        self, sample: RawSample, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Transform one sample; ``generator`` (else the one given at construction, else torch's
+        global one) draws the augmentation, so a seeded generator makes it reproducible."""
+        generator = generator or self.generator
         out = to_tensors(sample, self.targets)
         out["image"] = (out["image"] - self.mean) / self.std
         if not self.train:
@@ -110,15 +115,15 @@ class JointTransform:
         dense = [name for name, spec in self.targets.items() if spec.dense]
         if self.scale_range is not None and self.scale_range != (1.0, 1.0):
             low, high = self.scale_range
-            scale = low + (high - low) * self._uniform()
+            scale = low + (high - low) * self._uniform(generator)
             height, width = out["image"].shape[-2:]
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             out["image"] = _resize_dense(out["image"], size, "bilinear")
             for name in dense:
                 out[name] = _resize_dense(out[name], size, "nearest")
         if self.crop_size is not None:
-            self._crop(out, dense)
-        if self.flip and self._uniform() < 0.5:
+            self._crop(out, dense, generator)
+        if self.flip and self._uniform(generator) < 0.5:
             out["image"] = out["image"].flip(-1)
             for name in dense:
                 out[name] = out[name].flip(-1)
@@ -126,7 +131,9 @@ class JointTransform:
                     out[name][0].neg_()
         return out
 
-    def _crop(self, out: dict[str, Tensor], dense: list[str]) -> None:
+    def _crop(
+        self, out: dict[str, Tensor], dense: list[str], generator: torch.Generator | None
+    ) -> None:
         crop_height, crop_width = self.crop_size
         height, width = out["image"].shape[-2:]
         pad_bottom, pad_right = max(crop_height - height, 0), max(crop_width - width, 0)
@@ -138,7 +145,7 @@ class JointTransform:
                 fill = PAD_VALUE[self.targets[name].kind]
                 out[name] = F.pad(value, padding, value=fill)
             height, width = out["image"].shape[-2:]
-        top = math.floor(self._uniform() * (height - crop_height + 1))
-        left = math.floor(self._uniform() * (width - crop_width + 1))
+        top = math.floor(self._uniform(generator) * (height - crop_height + 1))
+        left = math.floor(self._uniform(generator) * (width - crop_width + 1))
         for name in ["image", *dense]:
             out[name] = out[name][..., top : top + crop_height, left : left + crop_width]

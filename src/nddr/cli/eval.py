@@ -1,0 +1,58 @@
+"""``nddr eval``: every task's metrics (paper definitions) of a trained checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="evaluate a checkpoint on its dataset's test split",
+        description="Evaluate a checkpoint (run folder, checkpoint folder or model .safetensors) "
+        "on the test split of the dataset it was trained on.",
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--root", help="dataset folder, if it moved since training")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--batch-size", type=int, help="evaluation batch size")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from nddr.config import build_config
+    from nddr.data import build_dataset
+    from nddr.data.transforms import JointTransform
+    from nddr.engine import evaluate, format_results, load_model
+
+    network, tasks, experiment = load_model(args.checkpoint)
+    config = build_config(experiment)
+    data = config.data
+    dataset = build_dataset(
+        data.name,
+        args.root or data.root,
+        "test",
+        tasks=[task.name for task in tasks],
+        **data.options,
+    )
+    dataset.transform = JointTransform(dataset.targets, False)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    network.to(device)
+    loader = DataLoader(
+        dataset, batch_size=args.batch_size or data.eval_batch_size, num_workers=data.workers
+    )
+    results = evaluate(network, tasks, loader, device)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{data.name} test ({len(dataset)} samples)")
+        print(format_results(results))
+    return 0

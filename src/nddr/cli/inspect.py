@@ -1,0 +1,76 @@
+"""``nddr inspect``: what a trained network's NDDR layers learned (paper §3.1).
+
+Prints, per NDDR layer, the share of each task's output drawn from each task's input (block norms
+of the layer's 1x1 weights, see :mod:`nddr.analysis`) and draws them as a PNG heatmap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nddr.analysis import format_shares, nddr_shares, shares_heatmap
+from nddr.engine.checkpoint import find_model_file
+from nddr.errors import NddrError
+from nddr.network import load_network
+
+HEATMAP_NAME = "nddr_shares.png"
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="show what the NDDR layers learned: each task's share of each task's features",
+        description="Per NDDR layer of a trained network, the share of each task's output drawn "
+        "from each task's input (Frobenius norms of the 1x1 weight blocks), as a table and a PNG "
+        "heatmap.",
+    )
+    parser.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="a model .safetensors written by nddr, a checkpoint folder, or a run folder (its "
+        "newest checkpoint)",
+    )
+    parser.add_argument(
+        "--out", help=f"heatmap PNG to write (default: {HEATMAP_NAME} beside the model file)"
+    )
+    parser.add_argument("--no-heatmap", action="store_true", help="do not write the heatmap")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument(
+        "--fold-bn",
+        action="store_true",
+        help="fold each output channel's batch-norm scale into the weights first",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    model_file = find_model_file(args.checkpoint)
+    network = load_network(model_file)
+    try:
+        shares = nddr_shares(network, fold_bn=args.fold_bn)
+    except NddrError as error:
+        raise NddrError(f"{model_file}: {error}") from None
+    heatmap = None
+    if not args.no_heatmap:
+        heatmap = Path(args.out) if args.out else model_file.parent / HEATMAP_NAME
+        try:
+            shares_heatmap(shares, heatmap)
+        except OSError as error:
+            raise NddrError(
+                f"cannot write the heatmap to {heatmap} ({error.strerror or error}): "
+                "pass --out PATH somewhere writable, or --no-heatmap"
+            ) from None
+    if args.json:
+        report = {
+            "checkpoint": str(model_file),
+            "heatmap": str(heatmap) if heatmap else None,
+            "layers": [layer.as_dict() for layer in shares],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{model_file}: tasks {', '.join(shares[0].tasks)}")
+        print(format_shares(shares))
+        if heatmap:
+            print(f"heatmap written to {heatmap}")
+    return 0

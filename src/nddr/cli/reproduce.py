@@ -1,0 +1,73 @@
+"""``nddr reproduce``: run one of the paper's tables (or a CPU check) and print it beside the paper."""
+
+from __future__ import annotations
+
+import argparse
+
+from nddr.reproduce import DEFAULT_OUT, SUITES, format_plan, get_suite, plan, run_suite
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    suites = "; ".join(f"{suite.name}: {suite.title}" for suite in SUITES.values())
+    parser = subparsers.add_parser(
+        name,
+        help="run a table of the paper (table1..table7) or a CPU check and print it",
+        description="Train every run of a suite (single-task runs first: the fused networks "
+        "start from them), reusing runs already finished under --out, then print the table with "
+        f"the paper's numbers beside ours and the multi-task gain. Suites: {suites}.",
+    )
+    parser.add_argument("suite", metavar="SUITE", help=f"one of {', '.join(SUITES)}")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the runs in order without training"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="run seeds 0..N-1 (default 1)"
+    )
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, metavar="DIR", help=f"runs and tables (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every run, repeatable (e.g. data.root=/data/nyuv2)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="ROW",
+        help="run this row (and the single-task row), repeatable",
+    )
+    parser.add_argument(
+        "--configs",
+        metavar="DIR",
+        help="the configs folder (default: the repository's configs/, else ./configs)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    get_suite(args.suite)
+    if args.dry_run:
+        specs = plan(
+            args.suite,
+            args.seeds,
+            args.overrides,
+            args.out,
+            configs=args.configs,
+            only=args.only,
+        )
+        print(f"{args.suite}: {len(specs)} runs")
+        print(format_plan(specs))
+        return 0
+    table = run_suite(
+        args.suite,
+        args.seeds,
+        args.overrides,
+        args.out,
+        configs=args.configs,
+        only=args.only,
+    )
+    print(table)
+    return 0

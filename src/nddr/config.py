@@ -1,0 +1,237 @@
+"""Experiment configs: typed, validated, one YAML file per experiment.
+
+A config has four sections (``data``, ``model``, ``optim``, ``run``) plus a ``name``; every field
+has the paper's default where the paper gives one (§4.2: SGD momentum 0.9, base lr 1e-3, poly
+decay power 0.9, weight decay 5e-4, fusion layers at 100x, last classifier at 10x / 20x, normal
+loss weight 20 on NYUv2). ``key=value`` overrides use dotted keys (``optim.steps=200``). An unknown
+key or a bad value is a one-line :class:`~nddr.errors.NddrError` naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nddr.errors import NddrError
+from nddr.io import PathLike
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Which dataset, which of its targets, augmentation and batching."""
+
+    name: str = "scenes"
+    root: str | None = None
+    tasks: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    crop_size: int | None = 321
+    scale_range: tuple[float, float] | None = (0.5, 1.5)
+    flip: bool = True
+    batch_size: int = Field(10, ge=1)
+    eval_batch_size: int = Field(1, ge=1)
+    workers: int = Field(2, ge=0)
+
+
+class ModelConfig(_Section):
+    """What :func:`nddr.build_network` builds, and where its weights start (§4.3)."""
+
+    backbone: str = "vgg16_lfov"
+    variant: Literal["single", "multi", "cross_stitch", "sluice", "nddr"] = "nddr"
+    shortcut: bool = False
+    backbone_weights: str | None = None
+    backbone_options: dict[str, Any] = Field(default_factory=dict)
+    fusion_options: dict[str, Any] = Field(default_factory=dict)
+    head_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    init_from: dict[str, str] | None = None
+    sync_bn: bool = False
+    freeze_bn: bool = False
+
+
+class OptimConfig(_Section):
+    """The paper's recipe (§4.2) and its knobs."""
+
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    fusion_lr_mult: float = Field(100.0, gt=0)
+    classifier_lr_mult: float = Field(10.0, gt=0)
+    classifier_bias_lr_mult: float = Field(20.0, gt=0)
+    poly_power: float = Field(0.9, ge=0)
+    steps: int = Field(20000, ge=1)
+    accumulate: int = Field(1, ge=1)
+    loss_weights: dict[str, float] = Field(default_factory=dict)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class RunConfig(_Section):
+    """Where outputs go, how often to log / evaluate / save, and how to run (device, AMP, ...)."""
+
+    out: str = "runs"
+    seed: int = 0
+    device: str = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    compile: bool = False
+    channels_last: bool = False
+    log_every: int = Field(20, ge=1)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(1000, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    progress: bool = True
+    inspect_every: int = Field(0, ge=0)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in ("auto", "cpu") and not value.startswith(("cuda", "mps")):
+            raise ValueError("use auto, cpu, cuda or cuda:N")
+        return value
+
+
+class Config(_Section):
+    """One experiment."""
+
+    name: str = "experiment"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.out) / self.name
+
+
+DEFAULT_EXPERIMENT: dict[str, Any] = {
+    "name": "scenes-nddr-tiny",
+    "data": {
+        "name": "scenes",
+        "tasks": ["segmentation", "normals"],
+        "options": {"size": 64},
+        "crop_size": 64,
+        "batch_size": 16,
+        "eval_batch_size": 50,
+        "workers": 0,
+    },
+    "model": {"backbone": "tiny", "variant": "nddr"},
+    "optim": {"steps": 600, "lr": 0.01, "loss_weights": {"normals": 20.0}},
+    "run": {"log_every": 20, "eval_every": 200, "checkpoint_every": 200, "inspect_every": 100},
+}
+"""What ``nddr train`` runs with no config: NDDR-CNN on the tiny backbone and built-in Scenes
+(segmentation + normals), a few minutes on a laptop CPU."""
+
+
+def build_config(
+    base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), where: str = "config"
+) -> Config:
+    """A validated :class:`Config` from a dict and ``key=value`` overrides (dotted keys)."""
+    data = _deep_copy(base or {})
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key:
+            raise NddrError(f"override {override!r} is not key=value, e.g. optim.steps=200")
+        _set_dotted(data, key.strip(), yaml.safe_load(text) if text.strip() else None)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise NddrError(_describe(error, data, where)) from None
+
+
+def load_config(path: PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML config (``None``: the defaults) and apply ``key=value`` overrides."""
+    base: dict[str, Any] = {}
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise NddrError(f"config file {str(path)!r} does not exist: pass a .yaml config")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise NddrError(f"config file {str(path)!r} is not valid YAML{line}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise NddrError(f"config file {str(path)!r} must hold a mapping of sections")
+        base = loaded or {}
+        base = _resolve_base(base, path)
+    return build_config(base, overrides, where)
+
+
+def _resolve_base(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``base: other.yaml`` (relative to the file) is read first and overlaid by this file."""
+    if "base" not in data:
+        return data
+    parent_path = (path.parent / str(data.pop("base"))).resolve()
+    if not parent_path.is_file():
+        raise NddrError(f"config {str(path)!r}: base file {str(parent_path)!r} does not exist")
+    parent = yaml.safe_load(parent_path.read_text()) or {}
+    merged = _resolve_base(parent, parent_path)
+    _merge(merged, data)
+    return merged
+
+
+def _merge(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict) and key != "options":
+            _merge(target[key], value)
+        else:
+            target[key] = _deep_copy(value)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(item) for item in value]
+    return value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise NddrError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _known_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_known_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _describe(error: ValidationError, data: Mapping[str, Any], where: str) -> str:
+    """The first problem of a validation error as one line, with the closest valid key."""
+    problem = error.errors()[0]
+    key = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.5)
+        hint = f": did you mean {close[0]!r}?" if close else ": see `nddr train --help-config`"
+        return f"{where}: unknown key {key!r}{hint}"
+    value = data
+    for part in problem["loc"]:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return f"{where}: {key} = {value!r} is not valid ({problem['msg']})"

@@ -1,0 +1,66 @@
+"""Processes under ``torchrun``: who am I, who writes files, and reductions across ranks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Context:
+    """This process's place in the run: rank, world size and device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes files (logs, checkpoints, plots)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str = "auto") -> Context:
+    """Join the process group ``torchrun`` describes in the environment (NCCL on CUDA, gloo
+    otherwise), or run alone when there is none; pick the device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    target = torch.device(device)
+    if target.type == "cuda":
+        index = target.index if target.index is not None else local_rank
+        target = torch.device("cuda", index)
+        torch.cuda.set_device(target)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
+    return Context(rank, world_size, local_rank, target)
+
+
+def teardown(context: Context) -> None:
+    if context.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(context: Context) -> None:
+    if context.distributed:
+        dist.barrier()
+
+
+def mean_across(values: dict[str, float], context: Context) -> dict[str, float]:
+    """The mean of each value over the ranks (for logging losses of the global batch)."""
+    if not context.distributed or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=context.device)
+    dist.all_reduce(tensor)
+    return {key: float(value) / context.world_size for key, value in zip(keys, tensor.tolist())}

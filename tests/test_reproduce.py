@@ -1,0 +1,263 @@
+"""`nddr reproduce`: suites plan in dependency order, tables show ours beside the paper, reruns resume."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from nddr.cli import reproduce as cli
+from nddr.config import Config
+from nddr.errors import NddrError
+from nddr.reproduce import (
+    CHECKPOINT_NAME,
+    RECORD_NAME,
+    RESULTS_NAME,
+    SUITES,
+    Outcome,
+    find_configs,
+    format_plan,
+    format_table,
+    paper_rows,
+    plan,
+    run_suite,
+)
+
+FUSED = ("cross_stitch", "sluice", "nddr")
+
+# Worked example: the fused rows are exactly 10% better than the single-task row on every metric,
+# except mIoU, which is 40 / 42 (single) and 44 / 46 (fused) at seeds 0 / 1.
+SINGLE = {
+    "segmentation": {"miou": 0.40, "pixel_accuracy": 0.60},
+    "normals": {
+        "mean": 20.0,
+        "median": 16.0,
+        "within_11.25": 30.0,
+        "within_22.5": 50.0,
+        "within_30": 60.0,
+    },
+    "left": {"accuracy": 80.0},
+    "right": {"accuracy": 50.0},
+}
+BETTER = {
+    "segmentation": {"miou": 0.44, "pixel_accuracy": 0.66},
+    "normals": {
+        "mean": 18.0,
+        "median": 14.4,
+        "within_11.25": 33.0,
+        "within_22.5": 55.0,
+        "within_30": 66.0,
+    },
+    "left": {"accuracy": 88.0},
+    "right": {"accuracy": 55.0},
+}
+
+
+class FakeTrainer:
+    """Deterministic results per variant and seed; writes a checkpoint where no plan expects it."""
+
+    def __init__(self) -> None:
+        self.configs: list[Config] = []
+
+    def __call__(self, config: Config) -> dict:
+        self.configs.append(config)
+        table = BETTER if config.model.variant in FUSED else SINGLE
+        results = {task: dict(table[task]) for task in config.data.tasks}
+        if "segmentation" in results:
+            results["segmentation"]["miou"] += 0.02 * config.run.seed
+        checkpoint = config.run_dir / "weights" / "final.safetensors"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"fake")
+        return {"run_dir": str(config.run_dir), "results": results, "checkpoint": str(checkpoint)}
+
+
+def table_cells(markdown: str) -> dict[str, dict[str, str]]:
+    """Row label -> column header -> cell of the markdown table."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+
+def test_table4_plan_trains_single_task_runs_first_and_starts_the_fused_ones_from_them(tmp_path):
+    specs = plan("table4", 2, out=tmp_path)
+    assert [s.row for s in specs[:6]] == [
+        "single_task",
+        "single_task",
+        "multi_task",
+        *FUSED,
+    ]
+    assert [s.seed for s in specs] == [0] * 6 + [1] * 6
+    for index, spec in enumerate(specs):
+        singles = {
+            s.config.stem.removeprefix("single_"): s
+            for s in specs[:index]
+            if s.row == "single_task" and s.seed == spec.seed
+        }
+        if spec.row in FUSED:
+            assert set(singles) == {"segmentation", "normals"}
+            expected = {
+                task: str(single.run_dir / CHECKPOINT_NAME) for task, single in singles.items()
+            }
+            assert spec.settings.model.init_from == expected
+            assert dict(spec.init_from) == {t: s.run_dir for t, s in singles.items()}
+        else:
+            assert spec.settings.model.init_from is None
+        assert spec.settings.run.seed == spec.seed
+        assert spec.run_dir == tmp_path / "nyuv2" / "table4" / f"{spec.config.stem}-seed{spec.seed}"
+    assert len({s.run_dir for s in specs}) == len(specs)
+
+
+def test_dry_run_lists_every_run_with_its_overrides(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(), "reproduce")
+    args = parser.parse_args(
+        ["reproduce", "table4", "--dry-run", "--out", str(tmp_path), "--set", "optim.steps=7"]
+    )
+    assert cli.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "table4: 6 runs" in printed
+    assert printed.index("single_segmentation") < printed.index("nddr.yaml")
+    assert printed.count("optim.steps=7") == 6
+    assert printed.count("model.init_from.normals=") == 3
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_every_suite_plans(suite, tmp_path):
+    specs = plan(suite, 2, ["optim.steps=3"], tmp_path)
+    assert {s.row for s in specs} == {row.label for row in SUITES[suite].rows}
+    assert len({s.run_dir for s in specs}) == len(specs)
+    assert all(s.settings.optim.steps == 3 for s in specs)
+    assert format_plan(specs).count("run dir:") == len(specs)
+
+
+def test_only_keeps_the_row_and_the_single_task_runs(tmp_path):
+    specs = plan("table1", 1, out=tmp_path, only=["init(xavier)"])
+    assert [s.row for s in specs] == ["single_task", "single_task", "init(xavier)"]
+    with pytest.raises(NddrError, match=r"did you mean 'init\(xavier\)'"):
+        plan("table1", 1, out=tmp_path, only=["init(xavir)"])
+
+
+def test_table_has_the_paper_beside_ours_with_std_over_seeds_and_delta_m(tmp_path):
+    fake = FakeTrainer()
+    markdown = run_suite("table4", 2, ["optim.steps=3"], tmp_path, train=fake, log=lambda _: None)
+    assert (tmp_path / "table4.md").read_text() == markdown + "\n"
+    assert len(fake.configs) == 12
+    rows = table_cells(markdown)
+    assert list(rows) == ["single_task", "multi_task", "cross_stitch", "sluice", "nddr"]
+    paper = paper_rows(4)
+    nddr, single = rows["nddr"], rows["single_task"]
+    assert nddr["mIoU ↑ paper"] == "36.2" == f"{paper['nddr']['seg_miou']:.1f}"
+    assert nddr["N mean ↓ paper"] == "13.9"
+    assert single["N 11.25 ↑ paper"] == "46.4"
+    # mIoU (%) 44, 46 over seeds 0, 1: mean 45, sample std sqrt(2) = 1.41.
+    assert nddr["mIoU ↑ ours"] == "45.0 ± 1.41"
+    assert single["mIoU ↑ ours"] == "41.0 ± 1.41"
+    assert nddr["N mean ↓ ours"] == "18.0 ± 0.00"
+    assert nddr["PAcc ↑ ours"] == "66.0 ± 0.00"
+    # Delta_m over the 7 columns: six metrics 10% better, mIoU (45 - 41) / 41 = 9.76% better.
+    assert nddr["Δm ours"] == f"{(6 * 10 + 100 * 4 / 41) / 7:+.2f}" == "+9.97"
+    assert rows["multi_task"]["Δm ours"] == "+0.00"
+    assert single["Δm ours"] == "+0.00"
+    # The paper's Table 4: single-task 15.6 12.3 46.4 75.5 86.5 33.5 64.1, NDDR 13.9 10.2 53.5 79.5
+    # 88.8 36.2 66.4 (angle errors lower is better, the rest higher).
+    lower = [(15.6, 13.9), (12.3, 10.2)]
+    higher = [(46.4, 53.5), (75.5, 79.5), (86.5, 88.8), (33.5, 36.2), (64.1, 66.4)]
+    changes = [(s - m) / s for s, m in lower] + [(m - s) / s for s, m in higher]
+    assert nddr["Δm paper"] == f"{100 * sum(changes) / 7:+.2f}" == "+8.98"
+
+
+def test_fused_runs_start_from_the_checkpoints_the_trainer_reported(tmp_path):
+    fake = FakeTrainer()
+    run_suite("table4", 1, (), tmp_path, train=fake, log=lambda _: None, only=["nddr"])
+    assert [c.model.variant for c in fake.configs] == ["single", "single", "nddr"]
+    reported = {
+        c.data.tasks[0]: str(c.run_dir / "weights" / "final.safetensors") for c in fake.configs[:2]
+    }
+    assert fake.configs[2].model.init_from == reported
+
+
+def test_rerun_skips_finished_runs_and_refuses_other_settings(tmp_path):
+    first = FakeTrainer()
+    markdown = run_suite("cpu-digits", 1, [], tmp_path, train=first, log=lambda _: None)
+    assert len(first.configs) == 7
+    for config in first.configs:
+        assert (config.run_dir / RESULTS_NAME).is_file()
+        assert json.loads((config.run_dir / RECORD_NAME).read_text())["seed"] == 0
+    nddr_dir = next(c.run_dir for c in first.configs if c.name == "nddr-seed0")
+    (nddr_dir / RESULTS_NAME).unlink()
+    second = FakeTrainer()
+    logs: list[str] = []
+    second_markdown = run_suite("cpu-digits", 1, [], tmp_path, train=second, log=logs.append)
+    assert [c.name for c in second.configs] == ["nddr-seed0"]
+    assert second_markdown == markdown
+    assert sum("finished before" in line for line in logs) == 6
+    with pytest.raises(NddrError, match=r"optim.steps=.*another --out"):
+        run_suite("cpu-digits", 1, ["optim.steps=5"], tmp_path, train=FakeTrainer())
+
+
+def test_results_written_by_the_trainer_alone_are_reused(tmp_path):
+    spec = plan("cpu-digits", 1, out=tmp_path)[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / RESULTS_NAME).write_text(json.dumps({"left": {"accuracy": 80.0}}))
+    fake = FakeTrainer()
+    markdown = run_suite("cpu-digits", 1, (), tmp_path, train=fake, log=lambda _: None)
+    assert "single_left" not in {c.name.rsplit("-", 1)[0] for c in fake.configs}
+    assert fake.configs[2].model.init_from["left"] == str(spec.run_dir / CHECKPOINT_NAME)
+    cells = table_cells(markdown)
+    assert list(cells["nddr"]) == ["row", "left acc ↑", "right acc ↑", "Δm"]
+    assert cells["single_task"]["left acc ↑"] == "80.0"
+    assert cells["nddr"]["Δm"] == "+10.00"
+
+
+def test_runs_not_finished_are_dashes_and_named(tmp_path):
+    specs = plan("table7", 1, out=tmp_path)
+    singles = [spec for spec in specs if spec.row == "single_task"]
+    outcomes = {
+        spec.run_dir: Outcome({"age": {"mean_ae": 9.5, "median_ae": 7.0}}, spec.checkpoint)
+        if "age" in spec.config.stem
+        else Outcome({"gender": {"accuracy": 80.0}}, spec.checkpoint)
+        for spec in singles
+    }
+    markdown = format_table(SUITES["table7"], specs, outcomes, [0])
+    rows = table_cells(markdown)
+    assert rows["single_task"]["age MAE ↓ ours"] == "9.5"
+    assert rows["single_task"]["gender acc ↑ paper"] == "83.5"
+    assert rows["multi_task"]["age MAE ↓ paper"] == "9.0"
+    assert rows["multi_task"]["age MAE ↓ ours"] == "-"
+    assert rows["multi_task"]["Δm ours"] == "-"
+    assert rows["nddr"]["Δm paper"] != "-"
+    assert "Not run yet: multi_task seed 0, cross_stitch seed 0" in markdown
+
+
+def test_paper_rows_come_from_the_csv():
+    assert paper_rows(4)["single_task"]["normal_11.25"] == 46.4
+    assert paper_rows("table1")["init(xavier)"]["seg_miou"] == 33.4
+    assert paper_rows("7")["nddr"] == {"age_mae": 8.0, "age_medae": 6.2, "gender_acc": 84.0}
+    with pytest.raises(NddrError, match="no table"):
+        paper_rows(9)
+
+
+def test_bad_names_and_overrides_are_one_line_errors(tmp_path):
+    with pytest.raises(NddrError, match="unknown suite 'tabel4': did you mean 'table4'"):
+        plan("tabel4")
+    with pytest.raises(NddrError, match="did you mean 'cpu-digits'"):
+        run_suite("cpu-digit", train=FakeTrainer())
+    with pytest.raises(NddrError, match=r"reproduce sets run\.seed itself"):
+        plan("table4", 1, ["run.seed=3"], tmp_path)
+    with pytest.raises(NddrError, match="--seeds must be at least 1"):
+        plan("table4", 0, (), tmp_path)
+    with pytest.raises(NddrError, match="no configs folder"):
+        find_configs(tmp_path / "nowhere")
+    with pytest.raises(NddrError, match=r"unknown key 'optim\.step'"):
+        plan("table4", 1, ["optim.step=3"], tmp_path)
+
+
+def test_configs_folder_defaults_to_the_repository():
+    assert find_configs() == Path(__file__).resolve().parents[1] / "configs"
