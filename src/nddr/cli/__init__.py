@@ -6,11 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nddr.cli import data, inspect, models, train
+from nddr.cli import data, inspect, models, predict, train
 from nddr.cli import eval as evaluate
 from nddr.errors import NddrError
 
-COMMANDS = {"models": models, "data": data, "train": train, "eval": evaluate, "inspect": inspect}
+COMMANDS = {
+    "models": models,
+    "data": data,
+    "train": train,
+    "eval": evaluate,
+    "inspect": inspect,
+    "predict": predict,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
