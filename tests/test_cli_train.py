@@ -66,3 +66,29 @@ def test_bad_config_and_checkpoint_are_one_line_errors(tmp_path, capsys):
     corrupt.write_bytes(b"not a checkpoint")
     assert main(["predict", str(corrupt), str(corrupt), "--out", str(tmp_path)]) == 2
     assert "\n" not in capsys.readouterr().err.strip()
+
+
+def test_pipeline_trains_single_task_networks_then_the_fused_one(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps(TINY))
+    argv = ["train", str(config), f"run.out={tmp_path}", "optim.steps=1", "--from-single-task"]
+    assert main(argv) == 0
+    for task in ("segmentation", "normals"):
+        single = json.loads((tmp_path / f"tiny-run-single-{task}" / "results.json").read_text())
+        assert list(single["results"]) == [task]
+    fused = (tmp_path / "tiny-run" / "config.yaml").read_text()
+    assert "tiny-run-single-segmentation/checkpoints/step_00000001/model.safetensors" in fused
+    assert "tiny-run-single-normals" in fused
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
+    from nddr.config import build_config
+    from nddr.engine import train
+
+    config = build_config(
+        TINY, [f"run.out={tmp_path}", "optim.steps=2", "run.amp=bf16", "run.channels_last=true"]
+    )
+    summary = train(config)
+    assert all(
+        np.isfinite(value) for values in summary["results"].values() for value in values.values()
+    )

@@ -22,6 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         "items", nargs="*", metavar="CONFIG|key=value", help="a .yaml config first, then overrides"
     )
     parser.add_argument(
+        "--from-single-task",
+        action="store_true",
+        help="the paper's pipeline (§4.3): train each task's single-task network first, then this "
+        "network initialised from them",
+    )
+    parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue the run in this folder exactly where its last checkpoint left it",
@@ -30,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nddr.engine import format_results, train
+    from nddr.engine.pipeline import run_pipeline
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
@@ -47,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = build_config(DEFAULT_EXPERIMENT, items)
     start = time.perf_counter()
-    summary = train(config, resume=bool(args.resume))
+    if args.from_single_task:
+        if args.resume:
+            raise NddrError("--from-single-task reruns only unfinished runs: drop --resume")
+        summary = run_pipeline(config)
+    else:
+        summary = train(config, resume=bool(args.resume))
     minutes = (time.perf_counter() - start) / 60
     if not summary["is_main"]:
         return 0

@@ -32,18 +32,15 @@ PAD_VALUE = {"segmentation": IGNORE_INDEX, "normals": 0.0, "depth": 0.0}
 
 def to_tensors(sample: RawSample, targets: Mapping[str, TargetSpec]) -> dict[str, Tensor]:
     """Raw arrays -> tensors in channel-first layout, image scaled to [0, 1]."""
-    out = {
-        "image": torch.from_numpy(np.ascontiguousarray(sample["image"])).permute(2, 0, 1).float()
-        / 255
-    }
+    out = {"image": torch.from_numpy(np.array(sample["image"])).permute(2, 0, 1).float() / 255}
     for name, spec in targets.items():
         value = sample[name]
         if spec.kind == "segmentation":
-            out[name] = torch.from_numpy(np.ascontiguousarray(value)).long()
+            out[name] = torch.from_numpy(np.array(value)).long()
         elif spec.kind == "normals":
-            out[name] = torch.from_numpy(np.ascontiguousarray(value)).permute(2, 0, 1).float()
+            out[name] = torch.from_numpy(np.array(value)).permute(2, 0, 1).float()
         elif spec.kind == "depth":
-            out[name] = torch.from_numpy(np.ascontiguousarray(value))[None].float()
+            out[name] = torch.from_numpy(np.array(value))[None].float()
         else:
             out[name] = torch.tensor(int(value), dtype=torch.long)
     return out
