@@ -10,6 +10,7 @@ key or a bad value is a one-line :class:`~nddr.errors.NddrError` naming the clos
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -28,64 +29,82 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Which dataset, which of its targets, augmentation and batching."""
 
-    name: str = "scenes"
-    root: str | None = None
-    tasks: list[str] | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    crop_size: int | None = 321
-    scale_range: tuple[float, float] | None = (0.5, 1.5)
-    flip: bool = True
-    batch_size: int = Field(10, ge=1)
-    eval_batch_size: int = Field(1, ge=1)
-    workers: int = Field(2, ge=0)
+    name: str = Field("scenes", description="dataset: scenes, multidigits, nyuv2, imdb_wiki")
+    root: str | None = Field(None, description="dataset folder (built-in: cache folder)")
+    tasks: list[str] | None = Field(None, description="targets to train on (null: all)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="dataset options, e.g. {size: 64}"
+    )
+    crop_size: int | None = Field(321, description="training crop (null: whole image)")
+    scale_range: tuple[float, float] | None = Field(
+        (0.5, 1.5), description="random scale range (null: none)"
+    )
+    flip: bool = Field(True, description="random horizontal flip (normals' x negated)")
+    batch_size: int = Field(10, ge=1, description="global batch, over processes and accumulation")
+    eval_batch_size: int = Field(1, ge=1, description="evaluation batch per process")
+    workers: int = Field(2, ge=0, description="data loader processes per training process")
 
 
 class ModelConfig(_Section):
     """What :func:`nddr.build_network` builds, and where its weights start (§4.3)."""
 
-    backbone: str = "vgg16_lfov"
-    variant: Literal["single", "multi", "cross_stitch", "sluice", "nddr"] = "nddr"
-    shortcut: bool = False
-    backbone_weights: str | None = None
-    backbone_options: dict[str, Any] = Field(default_factory=dict)
-    fusion_options: dict[str, Any] = Field(default_factory=dict)
-    head_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    init_from: dict[str, str] | None = None
-    sync_bn: bool = False
-    freeze_bn: bool = False
+    backbone: str = Field("vgg16_lfov", description="backbone name or timm:MODEL (nddr models)")
+    variant: Literal["single", "multi", "cross_stitch", "sluice", "nddr"] = Field(
+        "nddr", description="single, multi, cross_stitch, sluice or nddr"
+    )
+    shortcut: bool = Field(False, description="route every stage to the heads (§3.3)")
+    backbone_weights: str | None = Field(None, description="ImageNet weights file of the backbone")
+    backbone_options: dict[str, Any] = Field(
+        default_factory=dict, description="e.g. {output_stride: 16}"
+    )
+    fusion_options: dict[str, Any] = Field(
+        default_factory=dict, description="e.g. {init: [0.9, 0.1]} or {init: xavier}"
+    )
+    head_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per head kind, e.g. {lfov: {dropout: 0.5}}"
+    )
+    init_from: dict[str, str] | None = Field(
+        None, description="task -> single-task model file (§4.3)"
+    )
+    sync_bn: bool = Field(False, description="synchronise batch norm over processes")
+    freeze_bn: bool = Field(False, description="keep batch-norm statistics fixed in training")
 
 
 class OptimConfig(_Section):
     """The paper's recipe (§4.2) and its knobs."""
 
-    lr: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.9, ge=0)
-    weight_decay: float = Field(5e-4, ge=0)
-    fusion_lr_mult: float = Field(100.0, gt=0)
-    classifier_lr_mult: float = Field(10.0, gt=0)
-    classifier_bias_lr_mult: float = Field(20.0, gt=0)
-    poly_power: float = Field(0.9, ge=0)
-    steps: int = Field(20000, ge=1)
-    accumulate: int = Field(1, ge=1)
-    loss_weights: dict[str, float] = Field(default_factory=dict)
-    grad_clip: float | None = Field(None, gt=0)
+    lr: float = Field(1e-3, gt=0, description="base learning rate")
+    momentum: float = Field(0.9, ge=0, description="SGD momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="on conv / linear weights only")
+    fusion_lr_mult: float = Field(100.0, gt=0, description="fusion + shortcut lr multiplier")
+    classifier_lr_mult: float = Field(10.0, gt=0, description="last classifier weights")
+    classifier_bias_lr_mult: float = Field(20.0, gt=0, description="last classifier biases")
+    poly_power: float = Field(0.9, ge=0, description="lr = base (1 - step/steps)^power")
+    steps: int = Field(20000, ge=1, description="optimizer steps")
+    accumulate: int = Field(1, ge=1, description="micro-batches per step (gradient accumulation)")
+    loss_weights: dict[str, float] = Field(
+        default_factory=dict, description="per-task loss weight, e.g. {normals: 20}"
+    )
+    grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm (null: no)")
 
 
 class RunConfig(_Section):
     """Where outputs go, how often to log / evaluate / save, and how to run (device, AMP, ...)."""
 
-    out: str = "runs"
-    seed: int = 0
-    device: str = "auto"
-    amp: Literal["none", "bf16", "fp16"] = "none"
-    compile: bool = False
-    channels_last: bool = False
-    log_every: int = Field(20, ge=1)
-    eval_every: int = Field(0, ge=0)
-    checkpoint_every: int = Field(1000, ge=0)
-    keep_checkpoints: int = Field(2, ge=1)
-    progress: bool = True
-    inspect_every: int = Field(0, ge=0)
+    out: str = Field("runs", description="runs go to OUT/NAME")
+    seed: int = Field(0, description="seed of weights, data order and augmentation")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    amp: Literal["none", "bf16", "fp16"] = Field("none", description="autocast: none, bf16, fp16")
+    compile: bool = Field(False, description="torch.compile the network")
+    channels_last: bool = Field(False, description="channels-last memory format")
+    log_every: int = Field(20, ge=1, description="steps between log lines")
+    eval_every: int = Field(0, ge=0, description="steps between evaluations (0: at the end)")
+    checkpoint_every: int = Field(
+        1000, ge=0, description="steps between checkpoints (and at the end)"
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="newest checkpoints kept")
+    progress: bool = Field(True, description="progress bar")
+    inspect_every: int = Field(0, ge=0, description="steps between NDDR share logs (0: never)")
 
     @field_validator("device")
     @classmethod
@@ -212,6 +231,20 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def config_reference() -> str:
+    """Every config key with its default and meaning, as a markdown table."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+    defaults = Config().to_dict()
+    for key in _known_keys():
+        section, _, name = key.partition(".")
+        if not name:
+            continue
+        field = Config.model_fields[section].annotation.model_fields[name]
+        default = json.dumps(defaults[section][name])
+        lines.append(f"| `{key}` | `{default}` | {field.description} |")
+    return "\n".join(lines)
+
+
 def _known_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
@@ -228,8 +261,9 @@ def _describe(error: ValidationError, data: Mapping[str, Any], where: str) -> st
     problem = error.errors()[0]
     key = ".".join(str(part) for part in problem["loc"])
     if problem["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.5)
-        hint = f": did you mean {close[0]!r}?" if close else ": see `nddr train --help-config`"
+        candidates = [*Config.model_fields, *_known_keys()]
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+        hint = f": did you mean {close[0]!r}?" if close else ": see `nddr train --config-help`"
         return f"{where}: unknown key {key!r}{hint}"
     value = data
     for part in problem["loc"]:

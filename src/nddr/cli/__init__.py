@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NddrError as error:
         print(f"nddr {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print(f"nddr {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -22,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         "items", nargs="*", metavar="CONFIG|key=value", help="a .yaml config first, then overrides"
     )
     parser.add_argument(
+        "--config-help", action="store_true", help="print every config key and exit"
+    )
+    parser.add_argument(
         "--from-single-task",
         action="store_true",
         help="the paper's pipeline (§4.3): train each task's single-task network first, then this "
@@ -38,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from nddr.engine import format_results, train
     from nddr.engine.pipeline import run_pipeline
 
+    if args.config_help:
+        from nddr.config import config_reference
+
+        print(config_reference())
+        return 0
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
     if args.resume:
