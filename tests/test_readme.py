@@ -12,7 +12,7 @@ def _code_blocks(language: str) -> list[str]:
 def test_quickstart_is_two_commands_and_ci_runs_the_test_one():
     quickstart = _code_blocks("bash")[0].strip().splitlines()
     assert len(quickstart) == 2
-    assert quickstart[0].endswith("nddr models")
+    assert quickstart[0].endswith("nddr train")
     ci = (ROOT / ".ci" / "run").read_text()
     assert quickstart[1] in ci.splitlines()
 
@@ -42,3 +42,9 @@ def test_resnet101_figures_match_the_command(capsys):
         line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("nddr ")
     )
     assert f"add {row[4]} parameters, {row[7]} of the two" in " ".join(README.split())
+
+
+def test_config_reference_matches_the_command():
+    from nddr.config import config_reference
+
+    assert config_reference() in README
