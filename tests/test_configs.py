@@ -47,9 +47,12 @@ def test_config_validates_and_its_tasks_fit_its_variant(path):
     if config.data.name in ("nyuv2", "imdb_wiki"):
         assert config.data.root and config.model.backbone_weights
         assert config.optim.steps == 20000 and config.optim.lr == 1e-3
+    assert set(config.optim.loss_weights) <= set(tasks), "a loss weight names a task of the run"
     if config.data.name == "nyuv2":
         assert (config.data.crop_size, config.data.batch_size) == (321, 10)
-        assert config.optim.loss_weights == {"normals": 20.0}
+        if not path.stem.endswith("_base"):
+            paper = {"normals": 20.0} if "normals" in tasks else {}
+            assert config.optim.loss_weights == paper, "§4: segmentation CE + 20 x normal loss"
     assert config.run.eval_every == 0
     assert config.model.init_from is None, "reproduce adds init_from: the paths are per run"
 

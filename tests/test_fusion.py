@@ -148,9 +148,13 @@ def test_sluice_orthogonality_penalty():
     assert sluice.orthogonality_penalty.item() == 0.0
     y = torch.zeros(1, 4, 1, 2)
     y[0, 0, 0, 0] = 2.0
-    y[0, 2, 0, 0] = 3.0  # same pixel: G1^T G2 has one entry 6, over 2 pixels -> 3, squared 9
+    y[0, 2, 0, 0] = 3.0  # same pixel: (G1^T G2)^2 = 36 over ||G1||^2 ||G2||^2 = 4 x 9 -> 1
+    y[0, 3, 0, 1] = 2.0  # G2 also on pixel 1: 36 / (4 x 13)
     sluice([y])
-    assert sluice.orthogonality_penalty.item() == pytest.approx(9.0)
+    assert sluice.orthogonality_penalty.item() == pytest.approx(0.1 * 36 / 52)
+    heavier = Sluice(4, 1, penalty_weight=1.0)
+    heavier([100 * y])  # scale-free
+    assert heavier.orthogonality_penalty.item() == pytest.approx(36 / 52)
 
 
 def test_sluice_needs_divisible_channels():

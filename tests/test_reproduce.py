@@ -12,7 +12,6 @@ from nddr.cli import reproduce as cli
 from nddr.config import Config
 from nddr.errors import NddrError
 from nddr.reproduce import (
-    CHECKPOINT_NAME,
     RECORD_NAME,
     RESULTS_NAME,
     SUITES,
@@ -101,15 +100,15 @@ def test_table4_plan_trains_single_task_runs_first_and_starts_the_fused_ones_fro
         }
         if spec.row in FUSED:
             assert set(singles) == {"segmentation", "normals"}
-            expected = {
-                task: str(single.run_dir / CHECKPOINT_NAME) for task, single in singles.items()
-            }
+            expected = {task: str(single.checkpoint) for task, single in singles.items()}
             assert spec.settings.model.init_from == expected
             assert dict(spec.init_from) == {t: s.run_dir for t, s in singles.items()}
         else:
             assert spec.settings.model.init_from is None
         assert spec.settings.run.seed == spec.seed
         assert spec.run_dir == tmp_path / "nyuv2" / "table4" / f"{spec.config.stem}-seed{spec.seed}"
+        final = spec.run_dir / "checkpoints" / "step_00020000" / "model.safetensors"
+        assert spec.checkpoint == final
     assert len({s.run_dir for s in specs}) == len(specs)
 
 
@@ -202,6 +201,25 @@ def test_rerun_skips_finished_runs_and_refuses_other_settings(tmp_path):
         run_suite("cpu-digits", 1, ["optim.steps=5"], tmp_path, train=FakeTrainer())
 
 
+def test_a_stopped_run_is_resumed(tmp_path):
+    spec = plan("cpu-digits", 1, out=tmp_path)[0]
+    stopped = spec.run_dir / "checkpoints" / "step_00000100"
+    stopped.mkdir(parents=True)
+    (stopped / "model.safetensors").write_bytes(b"fake")
+    calls = []
+
+    def train(config: Config, resume: bool = False) -> dict:
+        calls.append((config.name, resume))
+        return FakeTrainer()(config)
+
+    run_suite("cpu-digits", 1, (), tmp_path, train=train, log=lambda _: None, only=["multi_task"])
+    assert calls == [
+        ("single_left-seed0", True),
+        ("single_right-seed0", False),
+        ("multi-seed0", False),
+    ]
+
+
 def test_results_written_by_the_trainer_alone_are_reused(tmp_path):
     spec = plan("cpu-digits", 1, out=tmp_path)[0]
     spec.run_dir.mkdir(parents=True)
@@ -209,7 +227,7 @@ def test_results_written_by_the_trainer_alone_are_reused(tmp_path):
     fake = FakeTrainer()
     markdown = run_suite("cpu-digits", 1, (), tmp_path, train=fake, log=lambda _: None)
     assert "single_left" not in {c.name.rsplit("-", 1)[0] for c in fake.configs}
-    assert fake.configs[2].model.init_from["left"] == str(spec.run_dir / CHECKPOINT_NAME)
+    assert fake.configs[2].model.init_from["left"] == str(spec.checkpoint)
     cells = table_cells(markdown)
     assert list(cells["nddr"]) == ["row", "left acc ↑", "right acc ↑", "Δm"]
     assert cells["single_task"]["left acc ↑"] == "80.0"

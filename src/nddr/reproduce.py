@@ -37,8 +37,6 @@ from nddr.io import PathLike
 from nddr.metrics.gain import multi_task_gain
 from nddr.tasks import TASKS
 
-CHECKPOINT_NAME = "model.safetensors"
-"""File name of a run's final network in its run folder (what ``init_from`` points to in a plan)."""
 RESULTS_NAME = "results.json"
 """A run folder holding this file is finished and is not run again."""
 RECORD_NAME = "reproduce.json"
@@ -48,7 +46,7 @@ MISSING = "-"
 """A table cell without a number."""
 
 Results = dict[str, dict[str, float]]
-Train = Callable[[Config], Mapping[str, Any]]
+Train = Callable[..., Mapping[str, Any]]
 
 # Keys that reproduce sets itself, and keys that do not change what a finished run computed.
 _RESERVED = ("name", "run.out", "run.seed", "model.init_from")
@@ -123,7 +121,8 @@ class RunSpec:
     """One training run of a suite: row, seed, config file, overrides and run folder.
 
     ``init_from`` maps a task to the run folder of the single-task run its column starts from;
-    ``overrides`` already point ``model.init_from`` at those runs' :data:`CHECKPOINT_NAME`.
+    ``overrides`` already point ``model.init_from`` at those runs' planned ``checkpoint`` (the
+    network the trainer saves at the last step; the one it reports is used when it differs).
     """
 
     suite: str
@@ -132,13 +131,9 @@ class RunSpec:
     config: Path
     overrides: tuple[str, ...]
     run_dir: Path
+    checkpoint: Path
     init_from: tuple[tuple[str, Path], ...] = ()
     settings: Config | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def checkpoint(self) -> Path:
-        """Where the planned run's network will be (the trainer may report another path)."""
-        return self.run_dir / CHECKPOINT_NAME
 
 
 @dataclass(frozen=True)
@@ -440,7 +435,7 @@ def plan(
         planned: dict[Path, RunSpec] = {}
         for row in rows:
             for relative in row.configs:
-                init_from: tuple[tuple[str, Path], ...] = ()
+                sources: dict[str, RunSpec] = {}
                 if row.init_from_single:
                     missing = [t for t, c in singles.items() if c not in planned]
                     if missing:
@@ -448,8 +443,8 @@ def plan(
                             f"suite {suite!r}: row {row.label!r} starts from the single-task runs "
                             f"of {', '.join(missing)}, which are not planned before it"
                         )
-                    init_from = tuple((t, planned[c].run_dir) for t, c in singles.items())
-                spec = _spec(definition, row, Path(relative), seed, root, out, overrides, init_from)
+                    sources = {t: planned[c] for t, c in singles.items()}
+                spec = _spec(definition, row, Path(relative), seed, root, out, overrides, sources)
                 planned[Path(relative)] = spec
                 specs.append(spec)
     return specs
@@ -463,7 +458,7 @@ def _spec(
     root: Path,
     out: PathLike,
     overrides: Sequence[str],
-    init_from: tuple[tuple[str, Path], ...],
+    sources: Mapping[str, RunSpec],
 ) -> RunSpec:
     path = root / relative
     if not path.is_file():
@@ -477,12 +472,37 @@ def _spec(
         f"name={_quoted(f'{relative.stem}-seed{seed}')}",
         f"run.out={_quoted(run_out)}",
         f"run.seed={seed}",
-        *(f"model.init_from.{task}={_quoted(Path(d) / CHECKPOINT_NAME)}" for task, d in init_from),
+        *(
+            f"model.init_from.{task}={_quoted(source.checkpoint)}"
+            for task, source in sources.items()
+        ),
     ]
     settings = load_config(path, own)
     return RunSpec(
-        suite.name, row.label, seed, path, tuple(own), settings.run_dir, init_from, settings
+        suite.name,
+        row.label,
+        seed,
+        path,
+        tuple(own),
+        settings.run_dir,
+        planned_checkpoint(settings),
+        tuple((task, source.run_dir) for task, source in sources.items()),
+        settings,
     )
+
+
+def planned_checkpoint(config: Config) -> Path:
+    """The network file the trainer writes at the last step of ``config``'s run."""
+    from nddr.engine.checkpoint import MODEL_FILE, checkpoint_dir
+
+    return checkpoint_dir(config.run_dir, config.optim.steps) / MODEL_FILE
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Whether a run stopped before the end left a checkpoint to continue from."""
+    from nddr.engine.checkpoint import list_checkpoints
+
+    return bool(list_checkpoints(run_dir))
 
 
 def format_plan(specs: Sequence[RunSpec]) -> str:
@@ -524,7 +544,8 @@ def run_suite(
     """Run (or reuse) every run of ``suite`` and return its markdown table, also written to
     ``out/<suite>.md``.
 
-    ``train`` is :func:`nddr.engine.train` by default: it takes a :class:`Config` and returns
+    ``train`` is :func:`nddr.engine.train` by default: it takes a :class:`Config` (and
+    ``resume=True`` for a run folder holding checkpoints of a stopped run) and returns
     ``{"run_dir", "results": {task: {metric: value}}, "checkpoint"}``. Arguments as :func:`plan`.
     """
     specs = plan(suite, seeds, overrides, out, configs=configs, only=only)
@@ -537,9 +558,13 @@ def run_suite(
         head = f"[{index}/{len(specs)}] {suite} {spec.row} seed {spec.seed} ({spec.config.name})"
         outcome = finished(spec)
         if outcome is None:
-            log(f"{head}: training in {spec.run_dir}")
             config = load_config(spec.config, _resolved(spec, outcomes))
-            output = train(config)
+            if _resumable(spec.run_dir):
+                log(f"{head}: resuming in {spec.run_dir}")
+                output = train(config, resume=True)
+            else:
+                log(f"{head}: training in {spec.run_dir}")
+                output = train(config)
             outcome = Outcome(
                 _clean_results(output.get("results"), spec.run_dir),
                 Path(output.get("checkpoint") or spec.checkpoint),

@@ -7,17 +7,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from nddr.cli import data, inspect, models, predict, train
+from nddr.cli import data, inspect, models, predict, reproduce, train
 from nddr.cli import eval as evaluate
 from nddr.errors import NddrError
 
 COMMANDS = {
-    "models": models,
-    "data": data,
     "train": train,
     "eval": evaluate,
-    "inspect": inspect,
     "predict": predict,
+    "inspect": inspect,
+    "reproduce": reproduce,
+    "data": data,
+    "models": models,
 }
 
 

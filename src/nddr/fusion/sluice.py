@@ -19,7 +19,10 @@ class Sluice(Fusion):
     C / M channels (the paper and NDDR-CNN use M = 2). A learned (MK x MK) matrix alpha mixes every
     subspace of every task into every subspace, G'_a = sum_b alpha_ab G_b, the same at each pixel.
     The penalty sum_k sum_{m<m'} ||G_{k,m}^T G_{k,m'}||_F^2 treats the batch's pixels as the
-    paper's rows (G_{k,m} is [N*H*W, C/M], scaled by 1 / (N*H*W)); it is computed on the layer's
+    paper's rows (G_{k,m} is [N*H*W, C/M]); each term is divided by ||G_{k,m}||_F^2 ||G_{k,m'}||_F^2
+    so it lies in [0, 1] whatever the feature scale (unnormalised, it reaches 1e2-1e4 on CNN
+    features and swamps the task losses), and the sum is weighted by ``penalty_weight``. It is
+    computed on the layer's
     inputs at every forward with autograd on (not under ``torch.no_grad``) and kept in
     :attr:`orthogonality_penalty` for the training loss.
     The beta "layer selection" before the heads is :class:`LayerSelection`.
@@ -31,6 +34,7 @@ class Sluice(Fusion):
         init: ``(alpha, beta)``: each subspace keeps ``alpha`` of itself and takes ``beta`` from the
             same subspace of the other tasks (``beta / (K - 1)`` each with ``divide_beta``); mixing
             across subspaces starts at 0, so the layer starts as a cross-stitch unit.
+        penalty_weight: Weight of the orthogonality penalty in the training loss.
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class Sluice(Fusion):
         num_subspaces: int = 2,
         init: tuple[float, float] = (0.9, 0.1),
         divide_beta: bool = True,
+        penalty_weight: float = 0.1,
     ) -> None:
         super().__init__(channels, num_tasks)
         if num_subspaces < 1 or channels % num_subspaces:
@@ -49,6 +54,7 @@ class Sluice(Fusion):
         self.num_subspaces = num_subspaces
         self.init = (float(init[0]), float(init[1]))
         self.divide_beta = divide_beta
+        self.penalty_weight = float(penalty_weight)
         size = num_tasks * num_subspaces
         self.alpha = nn.Parameter(torch.empty(size, size))
         self.orthogonality_penalty: Tensor | None = None
@@ -87,9 +93,10 @@ class Sluice(Fusion):
         penalty = groups.new_zeros(())
         for first in range(m):
             for second in range(first + 1, m):
-                gram = rows[:, first].transpose(1, 2) @ rows[:, second] / (n * h * w)
-                penalty = penalty + gram.pow(2).sum()
-        return penalty
+                gram = rows[:, first].transpose(1, 2) @ rows[:, second]
+                scale = rows[:, first].pow(2).sum((1, 2)) * rows[:, second].pow(2).sum((1, 2))
+                penalty = penalty + (gram.pow(2).sum((1, 2)) / scale.clamp(min=1e-12)).sum()
+        return self.penalty_weight * penalty
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_subspaces={self.num_subspaces}, init={self.init}"
