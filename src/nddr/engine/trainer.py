@@ -85,8 +85,13 @@ class Trainer:
                 f"data.batch_size {data.batch_size} must divide by processes x optim.accumulate "
                 f"({context.world_size} x {optim.accumulate})"
             )
+        # Rank 0 builds first (a built-in dataset writes its cache); the others then read it.
+        if not context.is_main:
+            barrier(context)
         train_set = build_dataset(data.name, data.root, "train", tasks=data.tasks, **data.options)
         test_set = build_dataset(data.name, data.root, "test", tasks=data.tasks, **data.options)
+        if context.is_main:
+            barrier(context)
         unknown = set(optim.loss_weights) - set(train_set.targets)
         if unknown:
             raise NddrError(
