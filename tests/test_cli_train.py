@@ -21,6 +21,8 @@ def _train(tmp_path, capsys):
 def test_train_then_eval_and_predict(tmp_path, capsys):
     run_dir = _train(tmp_path, capsys)
     results = json.loads((run_dir / "results.json").read_text())["results"]
+    assert main(["eval", str(run_dir), "--device", "gpu"]) == 2
+    assert "device 'gpu' is not a device" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated.keys() == results.keys()

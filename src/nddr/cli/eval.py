@@ -21,13 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from torch.utils.data import DataLoader
 
     from nddr.config import build_config
     from nddr.data import build_dataset
     from nddr.data.transforms import JointTransform
     from nddr.engine import evaluate, format_results, load_model
+    from nddr.engine.distributed import resolve_device
 
     network, tasks, experiment = load_model(args.checkpoint)
     config = build_config(experiment)
@@ -40,11 +40,7 @@ def run(args: argparse.Namespace) -> int:
         **data.options,
     )
     dataset.transform = JointTransform(dataset.targets, False)
-    device = torch.device(
-        "cuda"
-        if args.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if args.device == "auto" else args.device)
-    )
+    device = resolve_device(args.device)
     network.to(device)
     loader = DataLoader(
         dataset, batch_size=args.batch_size or data.eval_batch_size, num_workers=data.workers

@@ -29,12 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from nddr.data.files import read_image, write_npy, write_png
     from nddr.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from nddr.engine import load_model
+    from nddr.engine.distributed import resolve_device
     from nddr.io import atomic_write
 
     network, tasks, _ = load_model(args.checkpoint)
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = resolve_device(args.device)
     network.to(device).eval()
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from nddr.errors import NddrError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -28,15 +30,26 @@ class Context:
         return self.world_size > 1
 
 
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise NddrError(f"device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NddrError(f"device {name!r}: this machine has no CUDA device; use auto or cpu")
+    return device
+
+
 def setup(device: str = "auto") -> Context:
     """Join the process group ``torchrun`` describes in the environment (NCCL on CUDA, gloo
     otherwise), or run alone when there is none; pick the device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    target = torch.device(device)
+    target = resolve_device(device)
     if target.type == "cuda":
         index = target.index if target.index is not None else local_rank
         target = torch.device("cuda", index)
