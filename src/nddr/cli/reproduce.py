@@ -49,25 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     get_suite(args.suite)
+    selection = (args.suite, args.seeds, args.overrides, args.out)
+    options = {"configs": args.configs, "only": args.only}
     if args.dry_run:
-        specs = plan(
-            args.suite,
-            args.seeds,
-            args.overrides,
-            args.out,
-            configs=args.configs,
-            only=args.only,
-        )
+        specs = plan(*selection, **options)
         print(f"{args.suite}: {len(specs)} runs")
         print(format_plan(specs))
         return 0
-    table = run_suite(
-        args.suite,
-        args.seeds,
-        args.overrides,
-        args.out,
-        configs=args.configs,
-        only=args.only,
-    )
-    print(table)
+    print(run_suite(*selection, **options))
     return 0

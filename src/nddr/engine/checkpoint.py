@@ -23,8 +23,8 @@ import torch
 
 from nddr.data.base import TargetSpec
 from nddr.errors import NddrError
-from nddr.io import PathLike, atomic_write, load_state_dict, read_metadata, save_state_dict
-from nddr.network import MultiTaskNetwork, build_network, load_weights
+from nddr.io import PathLike, atomic_write, read_metadata, save_state_dict
+from nddr.network import MultiTaskNetwork, load_network
 from nddr.network.transfer import CONFIG_KEY
 from nddr.tasks import Task, build_task
 
@@ -160,8 +160,7 @@ def load_model(path: PathLike) -> tuple[MultiTaskNetwork, list[Task], dict[str, 
         raise NddrError(
             f"{str(model_file)!r} is not a training checkpoint of nddr (no network config and tasks in its metadata)"
         )
-    network = build_network(**metadata[CONFIG_KEY])
-    load_weights(network, load_state_dict(model_file))
+    network = load_network(model_file)
     tasks = [
         build_task(
             entry["name"],

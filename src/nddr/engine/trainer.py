@@ -30,7 +30,7 @@ from nddr.engine.log import RunLog
 from nddr.engine.sampling import AugmentedDataset, GlobalBatchSampler, ShardSampler
 from nddr.errors import NddrError
 from nddr.io import atomic_write
-from nddr.network import MultiTaskNetwork, build_network, init_from_single_task
+from nddr.network import MultiTaskNetwork, build_network, init_from_single_task, load_weights
 from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks, total_loss
 
@@ -208,8 +208,6 @@ class Trainer:
 
     def _restore(self) -> tuple[int, int]:
         latest = checkpoints.list_checkpoints(self.run_dir)[-1]
-        from nddr.network import load_weights
-
         load_weights(self.network, latest / checkpoints.MODEL_FILE)
         state = checkpoints.load_trainer_state(latest)
         self.optimizer.load_state_dict(state["optimizer"])
