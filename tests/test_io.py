@@ -1,3 +1,4 @@
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from nddr import NddrError
-from nddr.io import load_state_dict, read_metadata, save_state_dict
+from nddr.io import file_sha256, load_state_dict, read_metadata, save_state_dict
 
 
 def test_round_trip_with_metadata(tmp_path):
@@ -89,3 +90,14 @@ def test_non_tensor_content_is_refused(tmp_path):
     torch.save([1, 2, 3], path)
     with pytest.raises(NddrError, match="does not hold a state dict"):
         load_state_dict(path)
+
+
+def test_file_sha256_reads_in_chunks(tmp_path):
+    path = tmp_path / "data.bin"
+    content = bytes(range(256)) * 41
+    path.write_bytes(content)
+    expected = hashlib.sha256(content).hexdigest()
+    assert file_sha256(path) == expected
+    assert file_sha256(path, chunk_size=1000) == expected
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()

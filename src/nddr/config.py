@@ -66,6 +66,9 @@ class ModelConfig(_Section):
     init_from: dict[str, str] | None = Field(
         None, description="task -> single-task model file (§4.3)"
     )
+    execution: Literal["columns", "grouped"] = Field(
+        "columns", description="run the K columns one by one or as one grouped-conv network"
+    )
     sync_bn: bool = Field(False, description="synchronise batch norm over processes")
     freeze_bn: bool = Field(False, description="keep batch-norm statistics fixed in training")
 
@@ -97,6 +100,9 @@ class RunConfig(_Section):
     amp: Literal["none", "bf16", "fp16"] = Field("none", description="autocast: none, bf16, fp16")
     compile: bool = Field(False, description="torch.compile the network")
     channels_last: bool = Field(False, description="channels-last memory format")
+    keep_freed_memory: bool = Field(
+        True, description="glibc: keep freed host memory for reuse (fewer page faults)"
+    )
     log_every: int = Field(20, ge=1, description="steps between log lines")
     eval_every: int = Field(0, ge=0, description="steps between evaluations (0: at the end)")
     checkpoint_every: int = Field(

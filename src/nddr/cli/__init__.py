@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from nddr.cli import data, inspect, models, predict, reproduce, train
+from nddr.cli import bench, data, inspect, models, predict, reproduce, train
 from nddr.cli import eval as evaluate
 from nddr.errors import NddrError
 
@@ -19,6 +19,7 @@ COMMANDS = {
     "reproduce": reproduce,
     "data": data,
     "models": models,
+    "bench": bench,
 }
 
 

@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     minutes = (time.perf_counter() - start) / 60
     if not summary["is_main"]:
         return 0
-    print(f"\n{config.name}: {summary['step']} steps in {minutes:.1f} min; test metrics:")
+    speed = summary.get("images_per_s")
+    throughput = f", {speed:.1f} images/s in training steps" if speed else ""
+    print(
+        f"\n{config.name}: {summary['step']} steps in {minutes:.1f} min{throughput}; test metrics:"
+    )
     print(format_results(summary["results"]))
     print(f"\nrun folder   {summary['run_dir']}")
     print(f"checkpoint   {summary['checkpoint']}")

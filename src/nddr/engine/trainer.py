@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,15 +25,18 @@ from nddr.config import Config
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine import checkpoint as checkpoints
+from nddr.engine.build import training_loader, training_network, training_set
 from nddr.engine.distributed import Context, barrier, mean_across, setup, teardown
 from nddr.engine.evaluate import evaluate
+from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.log import RunLog
-from nddr.engine.sampling import AugmentedDataset, GlobalBatchSampler, ShardSampler
+from nddr.engine.sampling import ShardSampler
+from nddr.engine.step import compute_loss, optimizer_step
 from nddr.errors import NddrError
 from nddr.io import atomic_write
-from nddr.network import MultiTaskNetwork, build_network, init_from_single_task, load_weights
+from nddr.network import MultiTaskNetwork, load_weights
 from nddr.param_groups import parameter_groups
-from nddr.tasks import Task, build_tasks, total_loss
+from nddr.tasks import Task, build_tasks
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -40,6 +44,8 @@ AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def train(config: Config, resume: bool = False) -> dict[str, Any]:
     """Train (or resume) the experiment ``config``; returns the run folder, the final test
     metrics per task and the final model file."""
+    if config.run.keep_freed_memory:
+        keep_freed_memory()
     context = setup(config.run.device)
     try:
         return Trainer(config, context, resume).fit()
@@ -88,25 +94,22 @@ class Trainer:
         # Rank 0 builds first (a built-in dataset writes its cache); the others then read it.
         if not context.is_main:
             barrier(context)
-        train_set = build_dataset(data.name, data.root, "train", tasks=data.tasks, **data.options)
+        self.train_set = training_set(self.config)
         test_set = build_dataset(data.name, data.root, "test", tasks=data.tasks, **data.options)
         if context.is_main:
             barrier(context)
-        unknown = set(optim.loss_weights) - set(train_set.targets)
+        targets = self.train_set.dataset.targets
+        unknown = set(optim.loss_weights) - set(targets)
         if unknown:
             raise NddrError(
                 f"optim.loss_weights names {sorted(unknown)[0]!r}, not a task of {data.name}: "
-                f"use {', '.join(train_set.targets)}"
+                f"use {', '.join(targets)}"
             )
-        self.tasks: list[Task] = build_tasks(train_set.targets, optim.loss_weights)
-        augment = JointTransform(
-            train_set.targets, True, data.crop_size, data.scale_range, data.flip
-        )
+        self.tasks: list[Task] = build_tasks(targets, optim.loss_weights)
         test_set.transform = JointTransform(test_set.targets, False)
-        self.train_set = AugmentedDataset(train_set, augment, self.config.run.seed)
-        if len(train_set) < data.batch_size:
+        if len(self.train_set) < data.batch_size:
             raise NddrError(
-                f"{data.name} train split has {len(train_set)} samples, fewer than data.batch_size {data.batch_size}"
+                f"{data.name} train split has {len(self.train_set)} samples, fewer than data.batch_size {data.batch_size}"
             )
         self.test_loader = DataLoader(
             test_set,
@@ -118,18 +121,7 @@ class Trainer:
 
     def _build_network(self) -> None:
         model, context = self.config.model, self.context
-        network = build_network(
-            model.backbone,
-            [task.head_spec() for task in self.tasks],
-            model.variant,
-            shortcut=model.shortcut,
-            backbone_weights=model.backbone_weights,
-            backbone_options=model.backbone_options,
-            fusion_options=model.fusion_options,
-            head_options=model.head_options,
-        )
-        if model.init_from:
-            init_from_single_task(network, model.init_from)
+        network = training_network(self.config, self.tasks)
         if model.sync_bn and context.distributed:
             network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
         network.to(context.device)
@@ -170,33 +162,14 @@ class Trainer:
                     module.eval()
 
     def _loader(self, micro_seen: int) -> DataLoader:
-        data, optim, context = self.config.data, self.config.optim, self.context
-        per_epoch = GlobalBatchSampler(
-            len(self.train_set),
-            data.batch_size,
-            0,
-            0,
-            accumulate=optim.accumulate,
-            world_size=context.world_size,
-        ).micro_batches_per_epoch
-        epoch, start = divmod(micro_seen, per_epoch)
-        self.train_set.set_epoch(epoch)
-        sampler = GlobalBatchSampler(
-            len(self.train_set),
-            data.batch_size,
-            self.config.run.seed,
-            epoch,
+        context = self.context
+        return training_loader(
+            self.train_set,
+            self.config,
+            micro_seen,
             context.rank,
             context.world_size,
-            optim.accumulate,
-            start,
-        )
-        return DataLoader(
-            self.train_set,
-            batch_sampler=sampler,
-            num_workers=data.workers,
             pin_memory=context.device.type == "cuda",
-            generator=torch.Generator(),
         )
 
     def _batches(self, micro_seen: int):
@@ -207,8 +180,11 @@ class Trainer:
                 yield batch
 
     def _restore(self) -> tuple[int, int]:
-        latest = checkpoints.list_checkpoints(self.run_dir)[-1]
-        load_weights(self.network, latest / checkpoints.MODEL_FILE)
+        latest, warnings = checkpoints.latest_resumable(self.run_dir)
+        if self.context.is_main:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+        load_weights(self.network, checkpoints.find_model_file(latest))
         state = checkpoints.load_trainer_state(latest)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -260,9 +236,13 @@ class Trainer:
         batches = self._batches(micro_seen)
         self._set_train_mode()
         seen_images, clock = 0, time.perf_counter()
+        trained_images, train_seconds = 0, 0.0
         try:
             while step < config.optim.steps:
+                started = time.perf_counter()
                 losses = self._step(batches)
+                train_seconds += time.perf_counter() - started
+                trained_images += config.data.batch_size
                 micro_seen += config.optim.accumulate
                 step += 1
                 seen_images += config.data.batch_size
@@ -305,6 +285,7 @@ class Trainer:
             "results": results,
             "checkpoint": str(model_file),
             "step": step,
+            "images_per_s": trained_images / train_seconds if train_seconds else None,
         }
         if context.is_main:
             with atomic_write(self.run_dir / "results.json") as path:
@@ -320,23 +301,20 @@ class Trainer:
             batch = {
                 key: value.to(device, non_blocking=True) for key, value in next(batches).items()
             }
-            image = batch["image"]
-            if self.config.run.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
             sync = (
                 self.model.no_sync()
                 if isinstance(self.model, DistributedDataParallel) and micro < accumulate - 1
                 else nullcontext()
             )
             with sync:
-                with torch.autocast(
-                    device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
-                ):
-                    outputs = self.model(image)
-                    loss, per_task = total_loss(self.tasks, outputs, batch)
-                    auxiliary = self.network.auxiliary_loss()
-                    if auxiliary is not None:
-                        loss = loss + auxiliary
+                loss, per_task = compute_loss(
+                    self.model,
+                    self.network,
+                    self.tasks,
+                    batch,
+                    self.amp_dtype,
+                    self.config.run.channels_last,
+                )
                 if not torch.isfinite(loss):
                     raise NddrError(
                         f"the loss became {loss.item()} at this step: lower optim.lr or use run.amp=bf16 "
@@ -346,12 +324,7 @@ class Trainer:
             for name, value in per_task.items():
                 totals[name] = totals.get(name, 0.0) + value.item() / accumulate
             totals["total"] = totals.get("total", 0.0) + loss.item() / accumulate
-        if self.config.optim.grad_clip:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.network.parameters(), self.config.optim.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer_step(self.optimizer, self.scaler, self.network, self.config.optim.grad_clip)
         self.scheduler.step()
         return totals
 

@@ -53,5 +53,13 @@ class Fusion(nn.Module):
                     f"task 0's {list(first.shape)}; all columns must give the same shape at a stage end"
                 )
 
+    def forward_stacked(self, features: Tensor) -> Tensor:
+        """Fuse the K tasks' features held as one [N, K*C, H, W] tensor (task k in channel block k).
+
+        The form the grouped-columns execution passes between stages; this generic version splits,
+        fuses and concatenates, and a fusion that works on the stacked tensor directly overrides it.
+        """
+        return torch.cat(self(list(features.split(self.channels, dim=1))), dim=1)
+
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_tasks={self.num_tasks}"

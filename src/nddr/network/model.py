@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 
 from nddr.backbones import StagedBackbone
+from nddr.errors import unknown_choice
 from nddr.fusion import Fusion, LastStage, Sluice
+from nddr.network.grouped import GroupedColumns, group_columns
+
+EXECUTIONS: dict[str, str] = {
+    "columns": "each task column runs its own layers; fusion concatenates and splits",
+    "grouped": "the K columns run as one network of grouped convolutions (no concatenation)",
+}
 
 
 class MultiTaskNetwork(nn.Module):
@@ -20,7 +27,8 @@ class MultiTaskNetwork(nn.Module):
     outputs through a :class:`~nddr.fusion.Shortcut` or :class:`~nddr.fusion.LayerSelection`.
 
     ``forward(images)`` returns ``{task name: head output}``; dense heads answer at the backbone's
-    output stride.
+    output stride. :meth:`set_execution` switches how the K columns run without changing the
+    function or the state dict.
     """
 
     def __init__(
@@ -54,7 +62,33 @@ class MultiTaskNetwork(nn.Module):
 
     @property
     def num_stages(self) -> int:
-        return self.columns[0].num_stages
+        return (
+            self.columns[0].num_stages if self.execution == "columns" else self.columns.num_stages
+        )
+
+    @property
+    def execution(self) -> str:
+        """How the columns run: ``"columns"`` or ``"grouped"`` (see :data:`EXECUTIONS`)."""
+        return "grouped" if isinstance(self.columns, GroupedColumns) else "columns"
+
+    def set_execution(self, execution: str) -> MultiTaskNetwork:
+        """Run the K columns one by one (``"columns"``) or as one grouped network (``"grouped"``).
+
+        Grouping is checked numerically and refused with a one-line error for layers that mix
+        channels; the single-column ``multi`` baseline has nothing to group and stays as it is.
+        Switch before building the optimizer: the parameters are replaced.
+        """
+        if execution not in EXECUTIONS:
+            raise unknown_choice("execution", execution, EXECUTIONS)
+        if execution == self.execution or len(self.columns) == 1:
+            return self
+        if execution == "columns":
+            raise ValueError(
+                "a grouped network goes back to columns through its state dict: build a new "
+                "network and load_state_dict(grouped.state_dict())"
+            )
+        self.columns = group_columns(list(self.columns))
+        return self
 
     def column_index(self, task: str) -> int:
         """Which column feeds ``task``'s head (always 0 for the shared-column baseline)."""
@@ -63,6 +97,8 @@ class MultiTaskNetwork(nn.Module):
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         if images.dim() != 4:
             raise ValueError(f"expected images of shape [N, C, H, W], got {list(images.shape)}")
+        if self.execution == "grouped":
+            return self._forward_grouped(images)
         features = [images] * len(self.columns)
         history: list[list[Tensor]] = [[] for _ in self.columns]
         for stage in range(self.num_stages):
@@ -75,6 +111,25 @@ class MultiTaskNetwork(nn.Module):
         return {
             task: self.heads[task](self.head_inputs[task](history[self.column_index(task)]))
             for task in self.task_names
+        }
+
+    def _forward_grouped(self, images: Tensor) -> dict[str, Tensor]:
+        columns: GroupedColumns = self.columns
+        features = columns.stem_input(images)
+        history: list[Tensor] = []
+        for stage in range(self.num_stages):
+            features = columns.stages[stage](features)
+            if self.fusions:
+                features = self.fusions[stage].forward_stacked(features)
+            if self._keeps_all_stages or stage == self.num_stages - 1:
+                history.append(features)
+        first = self.num_stages - len(history)
+        per_task = list(
+            zip(*(columns.split(x, stage) for stage, x in enumerate(history, start=first)))
+        )
+        return {
+            task: self.heads[task](self.head_inputs[task](list(per_task[k])))
+            for k, task in enumerate(self.task_names)
         }
 
     def auxiliary_loss(self) -> Tensor | None:

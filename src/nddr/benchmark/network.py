@@ -1,0 +1,469 @@
+"""Speed, memory and compute of every network variant, side by side (``nddr bench``).
+
+For each workload (the K single-task networks one by one, the shared-trunk baseline,
+cross-stitch, sluice, NDDR-CNN and NDDR-CNN-Shortcut) it measures one training step (forward,
+loss, backward, optimizer step: the training loop's own code) and one inference forward. All
+workloads are built in one process and timed in interleaved rounds, so drift of the machine hits
+them alike; medians are reported. Peak memory is measured for each workload in a fresh process
+(CPU: growth of the resident set; CUDA: peak allocated). FLOPs are counted on meta tensors.
+
+The two figures that matter: the time ratio, NDDR-CNN's step over the sum of the K single-task
+steps, and the FLOP ratio, the same in FLOPs, which is the floor the time ratio can approach.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import default_collate
+from torch.utils.flop_counter import FlopCounterMode
+
+from nddr.config import OptimConfig
+from nddr.data.base import TargetSpec
+from nddr.data.transforms import JointTransform
+from nddr.engine.distributed import resolve_device
+from nddr.engine.host_memory import keep_freed_memory
+from nddr.engine.step import compute_loss, optimizer_step
+from nddr.errors import NddrError, unknown_choice
+from nddr.network import MultiTaskNetwork, build_network
+from nddr.param_groups import parameter_groups
+from nddr.tasks import Task, build_tasks
+
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "single": ("single", False),
+    "multi": ("multi", False),
+    "cross_stitch": ("cross_stitch", False),
+    "sluice": ("sluice", False),
+    "nddr": ("nddr", False),
+    "nddr_shortcut": ("nddr", True),
+}
+"""Bench variant name -> (network variant, shortcut)."""
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+_FIRST_TARGETS: tuple[tuple[str, TargetSpec], ...] = (
+    ("segmentation", TargetSpec("segmentation", 40)),
+    ("normals", TargetSpec("normals")),
+    ("depth", TargetSpec("depth")),
+)
+
+
+def bench_targets(num_tasks: int) -> dict[str, TargetSpec]:
+    """K dense targets as on NYUv2: 40-class segmentation, normals, depth, then 10-class maps."""
+    if num_tasks < 1:
+        raise NddrError(f"--tasks must be at least 1, got {num_tasks}")
+    targets = dict(_FIRST_TARGETS[:num_tasks])
+    for k in range(len(targets), num_tasks):
+        targets[f"segmentation{k}"] = TargetSpec("segmentation", 10)
+    return targets
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every workload of one benchmark shares."""
+
+    backbone: str = "tiny"
+    size: tuple[int, int] = (161, 161)
+    batch: int = 2
+    num_tasks: int = 2
+    device: str = "auto"
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    keep_freed_memory: bool = True
+    repeats: int = 10
+    warmup: int = 2
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row: a network variant on some of the tasks, run one way."""
+
+    label: str
+    variant: str
+    shortcut: bool
+    tasks: tuple[str, ...]
+    execution: str = "columns"
+
+
+def plan_workloads(
+    variants: Sequence[str], num_tasks: int, executions: Sequence[str] = ("columns",)
+) -> list[Workload]:
+    """The rows to measure: ``single`` expands to one single-task network per task; the K-column
+    fusion variants get one row per execution."""
+    names = tuple(bench_targets(num_tasks))
+    workloads = []
+    for name in variants:
+        if name not in VARIANTS:
+            raise unknown_choice("variant", name, VARIANTS)
+        variant, shortcut = VARIANTS[name]
+        if variant == "single":
+            workloads += [Workload(f"single:{task}", "single", False, (task,)) for task in names]
+            continue
+        for execution in executions if variant != "multi" else ("columns",):
+            label = name if execution == "columns" else f"{name} [{execution}]"
+            workloads.append(Workload(label, variant, shortcut, names, execution))
+    return workloads
+
+
+class Runner:
+    """A network with its optimizer and one batch on the device, ready to step.
+
+    Its training step is the training loop's own (:mod:`nddr.engine.step`), with the optimizer
+    groups of :func:`nddr.parameter_groups` at the config defaults.
+    """
+
+    def __init__(
+        self,
+        network: MultiTaskNetwork,
+        tasks: list[Task],
+        batch: dict[str, Tensor],
+        device: torch.device,
+        amp: str = "none",
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        self.tasks, self.device, self.channels_last = tasks, device, channels_last
+        self.amp_dtype = AMP_DTYPES[amp]
+        network.to(device)
+        if channels_last:
+            network.to(memory_format=torch.channels_last)
+        network.train()
+        self.network = network
+        self.model: nn.Module = torch.compile(network) if compile else network
+        optim = OptimConfig()
+        groups = parameter_groups(network, optim.lr, optim.weight_decay, optim.fusion_lr_mult)
+        self.optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype is torch.float16)
+        self.batch = {key: value.to(device) for key, value in batch.items()}
+
+    @classmethod
+    def for_workload(cls, workload: Workload, settings: Settings, device: torch.device) -> Runner:
+        targets = {name: bench_targets(settings.num_tasks)[name] for name in workload.tasks}
+        tasks = build_tasks(targets)
+        network = build_network(
+            settings.backbone,
+            [task.head_spec() for task in tasks],
+            workload.variant,
+            shortcut=workload.shortcut,
+        ).set_execution(workload.execution)
+        batch = random_batch(targets, settings.batch, settings.size)
+        return cls(
+            network,
+            tasks,
+            batch,
+            device,
+            settings.amp,
+            settings.channels_last,
+            settings.compile,
+        )
+
+    def train_step(self) -> None:
+        loss, _ = compute_loss(
+            self.model, self.network, self.tasks, self.batch, self.amp_dtype, self.channels_last
+        )
+        self.scaler.scale(loss).backward()
+        optimizer_step(self.optimizer, self.scaler, self.network)
+
+    @torch.inference_mode()
+    def infer(self) -> None:
+        self.network.eval()
+        image = self.batch["image"]
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
+            self.model(image)
+        self.network.train()
+
+
+def random_batch(
+    targets: dict[str, TargetSpec], batch: int, size: tuple[int, int]
+) -> dict[str, Tensor]:
+    """A batch of random raw samples in the data contract's conventions, through the
+    evaluation transform: the tensors training sees, without reading any file."""
+    rng = np.random.default_rng(0)
+    height, width = size
+    samples = []
+    for _ in range(batch):
+        sample: dict[str, Any] = {"image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8)}
+        for name, spec in targets.items():
+            if spec.kind == "segmentation":
+                sample[name] = rng.integers(0, spec.num_classes, (height, width), dtype=np.uint8)
+            elif spec.kind == "normals":
+                normals = rng.normal(size=(height, width, 3)).astype(np.float32)
+                sample[name] = normals / np.linalg.norm(normals, axis=-1, keepdims=True)
+            else:
+                sample[name] = rng.uniform(0.5, 10.0, (height, width)).astype(np.float32)
+        samples.append(JointTransform(targets, train=False)(sample))
+    return default_collate(samples)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_runners(
+    runners: dict[str, Runner],
+    repeats: int,
+    warmup: int,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per training step and per inference of every runner, timed in interleaved rounds
+    (every runner once per round, the order reversed every other round) after ``warmup``
+    untimed rounds."""
+    times = {label: {"train": [], "inference": []} for label in runners}
+    order = list(runners.items())
+    for round_index in range(warmup + repeats):
+        if progress:
+            kind = "warm-up" if round_index < warmup else "timed"
+            progress(f"round {round_index + 1}/{warmup + repeats} ({kind})")
+        for label, runner in order if round_index % 2 == 0 else reversed(order):
+            for kind, call in (("train", runner.train_step), ("inference", runner.infer)):
+                _synchronize(runner.device)
+                started = time.perf_counter()
+                call()
+                _synchronize(runner.device)
+                if round_index >= warmup:
+                    times[label][kind].append(time.perf_counter() - started)
+    return times
+
+
+def count_flops(workload: Workload, settings: Settings) -> tuple[int, int]:
+    """FLOPs of one training step (forward + backward) and of one inference, on meta tensors.
+
+    Counted on the per-column execution: grouped execution computes the same function, and
+    ``torch.utils.flop_counter`` ignores ``groups`` in convolution backward (it would count K x).
+    """
+    targets = {name: bench_targets(settings.num_tasks)[name] for name in workload.tasks}
+    tasks = build_tasks(targets)
+    with torch.device("meta"):
+        network = build_network(
+            settings.backbone,
+            [task.head_spec() for task in tasks],
+            workload.variant,
+            shortcut=workload.shortcut,
+        )
+        image = torch.empty(settings.batch, 3, *settings.size)
+        with FlopCounterMode(display=False) as counter:
+            network.eval()
+            network(image)
+        inference = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            network.train()
+            outputs = network(image)
+            sum(output.float().sum() for output in outputs.values()).backward()
+        train = counter.get_total_flops()
+    return train, inference
+
+
+def _resident_bytes(field_name: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024
+    raise NddrError(f"/proc/self/status has no {field_name}")
+
+
+def _peak_memory_probe(workload: Workload, settings: Settings) -> int:
+    """Run in a fresh process: peak memory of building and training ``workload`` (bytes)."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.keep_freed_memory:
+        keep_freed_memory()
+    device = resolve_device(settings.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    else:
+        before = _resident_bytes("VmRSS")
+    runner = Runner.for_workload(workload, settings, device)
+    for _ in range(settings.warmup + 2):
+        runner.train_step()
+    _synchronize(device)
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) - before
+    return _resident_bytes("VmHWM") - before
+
+
+def peak_memory(workload: Workload, settings: Settings) -> int | None:
+    """Peak training memory of ``workload`` in bytes, each in its own process (None where the
+    platform cannot tell: CPU figures need Linux's /proc)."""
+    device = resolve_device(settings.device)
+    if device.type == "cpu" and not _has_proc():
+        return None
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_peak_memory_probe, (workload, settings))
+
+
+def _has_proc() -> bool:
+    try:
+        _resident_bytes("VmHWM")
+    except (OSError, NddrError):
+        return False
+    return True
+
+
+@dataclass
+class Row:
+    """The figures of one workload."""
+
+    label: str
+    parameters: int
+    train_flops: int
+    inference_flops: int
+    train_step_s: float
+    inference_s: float
+    train_images_per_s: float
+    inference_images_per_s: float
+    peak_memory_bytes: int | None = None
+
+
+@dataclass
+class Report:
+    """A whole benchmark: settings, device, rows, and the ratios against the single-task sum."""
+
+    settings: Settings
+    device: str
+    rows: list[Row]
+    ratios: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": asdict(self.settings),
+            "device": self.device,
+            "rows": [asdict(row) for row in self.rows],
+            "ratios": self.ratios,
+        }
+
+
+def run_benchmark(
+    settings: Settings,
+    workloads: Sequence[Workload],
+    measure_memory: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Measure every workload (see the module docstring) and the ratios to the single-task sum."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.keep_freed_memory:
+        keep_freed_memory()
+    device = resolve_device(settings.device)
+    settings = replace(settings, threads=settings.threads or torch.get_num_threads())
+    torch.manual_seed(0)
+    runners = {}
+    for workload in workloads:
+        if progress:
+            progress(f"building {workload.label}")
+        runners[workload.label] = Runner.for_workload(workload, settings, device)
+    times = time_runners(runners, settings.repeats, settings.warmup, progress)
+    rows = []
+    for workload in workloads:
+        train_s = statistics.median(times[workload.label]["train"])
+        inference_s = statistics.median(times[workload.label]["inference"])
+        train_flops, inference_flops = count_flops(workload, settings)
+        rows.append(
+            Row(
+                workload.label,
+                sum(p.numel() for p in runners[workload.label].network.parameters()),
+                train_flops,
+                inference_flops,
+                train_s,
+                inference_s,
+                settings.batch / train_s,
+                settings.batch / inference_s,
+            )
+        )
+    del runners
+    if measure_memory:
+        for row, workload in zip(rows, workloads):
+            if progress:
+                progress(f"peak memory of {workload.label}")
+            row.peak_memory_bytes = peak_memory(workload, settings)
+    report = Report(settings, str(device), rows)
+    report.ratios = single_task_ratios(rows, times)
+    return report
+
+
+def single_task_ratios(
+    rows: Sequence[Row], times: dict[str, dict[str, list[float]]] | None = None
+) -> dict[str, dict[str, float | None]]:
+    """For every multi-task row: its time, FLOPs and peak memory over the single-task rows' sum.
+
+    With the per-round ``times``, time ratios are the median over rounds of the ratio within a
+    round, which cancels drift of the machine's speed between rounds; else ratios of medians.
+    """
+    singles = [row for row in rows if row.label.startswith("single:")]
+    if not singles:
+        return {}
+
+    def total(name: str) -> float | None:
+        values = [getattr(row, name) for row in singles]
+        return None if any(value is None for value in values) else float(sum(values))
+
+    ratios = {}
+    for row in rows:
+        if row.label.startswith("single:"):
+            continue
+        entry: dict[str, float | None] = {}
+        for key, name in (
+            ("time", "train_step_s"),
+            ("flops", "train_flops"),
+            ("memory", "peak_memory_bytes"),
+            ("inference_time", "inference_s"),
+        ):
+            base, value = total(name), getattr(row, name)
+            entry[key] = value / base if base and value is not None else None
+        if times:
+            for key, kind in (("time", "train"), ("inference_time", "inference")):
+                per_round = zip(
+                    times[row.label][kind], *(times[single.label][kind] for single in singles)
+                )
+                entry[key] = statistics.median(t[0] / sum(t[1:]) for t in per_round)
+        ratios[row.label] = entry
+    return ratios
+
+
+def format_report(report: Report) -> str:
+    """The report as a markdown table plus the ratios."""
+    s = report.settings
+    lines = [
+        f"{s.backbone}, {s.num_tasks} tasks, batch {s.batch} at {s.size[0]}x{s.size[1]}, "
+        f"{report.device} ({s.threads} threads), amp {s.amp}, channels-last {s.channels_last}, "
+        f"compile {s.compile}; median of {s.repeats} after {s.warmup} warm-up rounds",
+        "",
+        "| workload | params (M) | train GFLOP | train step (ms) | train img/s | "
+        "inference (ms) | inference img/s | peak memory (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in report.rows:
+        memory = "n/a" if row.peak_memory_bytes is None else f"{row.peak_memory_bytes / 2**20:.0f}"
+        lines.append(
+            f"| {row.label} | {row.parameters / 1e6:.2f} | {row.train_flops / 1e9:.1f} | "
+            f"{row.train_step_s * 1e3:.1f} | {row.train_images_per_s:.1f} | "
+            f"{row.inference_s * 1e3:.1f} | {row.inference_images_per_s:.1f} | {memory} |"
+        )
+    if report.ratios:
+        lines += [
+            "",
+            "Against the sum of the single-task networks (time ratio -> FLOP ratio is its floor):",
+            "",
+            "| workload | time ratio | FLOP ratio | memory ratio | inference time ratio |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for label, entry in report.ratios.items():
+            cells = ["n/a" if entry[k] is None else f"{entry[k]:.3f}" for k in entry]
+            lines.append(f"| {label} | {' | '.join(cells)} |")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""``nddr bench``: speed, memory and FLOPs of every variant; or data pipeline headroom."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from nddr.errors import NddrError
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help="benchmark the network variants (time, memory, FLOPs) or the data pipeline",
+        description="Median training-step and inference time, images/s, peak memory, parameters "
+        "and FLOPs of each variant, timed side by side in one process, with NDDR-CNN's time / "
+        "FLOP / memory ratios to the sum of the single-task networks. With --data: samples/s of "
+        "an experiment's training pipeline against the images/s its network trains on.",
+    )
+    parser.add_argument(
+        "items",
+        nargs="*",
+        metavar="CONFIG|key=value",
+        help="with --data: a .yaml config first (default: the default experiment), then overrides",
+    )
+    parser.add_argument("--data", action="store_true", help="benchmark the data pipeline instead")
+    parser.add_argument("--batches", type=int, default=20, help="--data: batches to time")
+    parser.add_argument("--backbone", default="tiny", help="backbone name (see nddr models)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["single", "multi", "cross_stitch", "sluice", "nddr", "nddr_shortcut"],
+        help="single (one network per task), multi, cross_stitch, sluice, nddr, nddr_shortcut",
+    )
+    parser.add_argument(
+        "--execution",
+        nargs="+",
+        default=["columns"],
+        choices=["columns", "grouped"],
+        help="how K-column variants run; give both to compare",
+    )
+    parser.add_argument("--size", type=int, nargs=2, default=[161, 161], metavar=("H", "W"))
+    parser.add_argument("--batch", type=int, default=2, help="images per step")
+    parser.add_argument("--tasks", type=int, default=2, help="K dense tasks")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every network")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-memory", action="store_true", help="skip peak-memory processes")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc malloc untuned (run.keep_freed_memory=false)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data:
+        return _run_data(args)
+    if args.items:
+        raise NddrError(f"unexpected {args.items[0]!r}: a config is read only with --data")
+    from nddr.benchmark import Settings, format_report, plan_workloads, run_benchmark
+
+    for flag, value in (("--batch", args.batch), ("--repeats", args.repeats)):
+        if value < 1:
+            raise NddrError(f"{flag} must be at least 1, got {value}")
+    if min(args.size) < 8:
+        raise NddrError(f"--size {args.size[0]} {args.size[1]} is too small: use at least 8 8")
+    settings = Settings(
+        backbone=args.backbone,
+        size=(args.size[0], args.size[1]),
+        batch=args.batch,
+        num_tasks=args.tasks,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        keep_freed_memory=not args.system_malloc,
+        repeats=args.repeats,
+        warmup=max(args.warmup, 0),
+        threads=args.threads,
+    )
+    workloads = plan_workloads(args.variants, args.tasks, args.execution)
+    report = run_benchmark(settings, workloads, not args.no_memory, _progress)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from nddr.benchmark import format_pipeline_report, run_pipeline_benchmark
+    from nddr.config import DEFAULT_EXPERIMENT, build_config, load_config
+
+    items = list(args.items)
+    path = items.pop(0) if items and "=" not in items[0] else None
+    config = load_config(path, items) if path else build_config(DEFAULT_EXPERIMENT, items)
+    if args.batches < 1:
+        raise NddrError(f"--batches must be at least 1, got {args.batches}")
+    report = run_pipeline_benchmark(config, args.batches, max(args.repeats // 2, 3), _progress)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_pipeline_report(report))
+    return 0

@@ -1,0 +1,73 @@
+"""The parts of a training run, built from its config: shared by the trainer and ``nddr bench``."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from nddr.config import Config
+from nddr.data import build_dataset
+from nddr.data.transforms import JointTransform
+from nddr.engine.sampling import AugmentedDataset, GlobalBatchSampler
+from nddr.network import MultiTaskNetwork, build_network, init_from_single_task
+from nddr.tasks import Task
+
+
+def training_set(config: Config) -> AugmentedDataset:
+    """The train split with the config's augmentation, seeded per (seed, epoch, sample)."""
+    data = config.data
+    dataset = build_dataset(data.name, data.root, "train", tasks=data.tasks, **data.options)
+    augment = JointTransform(dataset.targets, True, data.crop_size, data.scale_range, data.flip)
+    return AugmentedDataset(dataset, augment, config.run.seed)
+
+
+def training_loader(
+    train_set: AugmentedDataset,
+    config: Config,
+    micro_seen: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """This rank's micro-batches of the epoch holding micro-batch ``micro_seen``, from there on."""
+    data, optim = config.data, config.optim
+    per_epoch = GlobalBatchSampler(
+        len(train_set), data.batch_size, 0, 0, accumulate=optim.accumulate, world_size=world_size
+    ).micro_batches_per_epoch
+    epoch, start = divmod(micro_seen, per_epoch)
+    train_set.set_epoch(epoch)
+    sampler = GlobalBatchSampler(
+        len(train_set),
+        data.batch_size,
+        config.run.seed,
+        epoch,
+        rank,
+        world_size,
+        optim.accumulate,
+        start,
+    )
+    return DataLoader(
+        train_set,
+        batch_sampler=sampler,
+        num_workers=data.workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator(),
+    )
+
+
+def training_network(config: Config, tasks: list[Task]) -> MultiTaskNetwork:
+    """The network of ``config.model`` for ``tasks``, initialised and set to run as configured."""
+    model = config.model
+    network = build_network(
+        model.backbone,
+        [task.head_spec() for task in tasks],
+        model.variant,
+        shortcut=model.shortcut,
+        backbone_weights=model.backbone_weights,
+        backbone_options=model.backbone_options,
+        fusion_options=model.fusion_options,
+        head_options=model.head_options,
+    )
+    if model.init_from:
+        init_from_single_task(network, model.init_from)
+    return network.set_execution(model.execution)

@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+from nddr.benchmark import (
+    Settings,
+    Workload,
+    count_flops,
+    format_report,
+    plan_workloads,
+    run_benchmark,
+    run_pipeline_benchmark,
+)
+from nddr.benchmark.network import Row, bench_targets, peak_memory, single_task_ratios
+from nddr.config import build_config
+from nddr.errors import NddrError
+
+SMALL = Settings(backbone="tiny", size=(32, 32), batch=2, repeats=2, warmup=1)
+
+
+def test_plan_expands_single_per_task_and_executions():
+    labels = [
+        w.label for w in plan_workloads(["single", "multi", "nddr"], 3, ["columns", "grouped"])
+    ]
+    assert labels == [
+        "single:segmentation",
+        "single:normals",
+        "single:depth",
+        "multi",
+        "nddr",
+        "nddr [grouped]",
+    ]
+    with pytest.raises(NddrError, match="variant"):
+        plan_workloads(["nddr2"], 2)
+
+
+def test_bench_targets_are_k_dense_tasks():
+    targets = bench_targets(4)
+    assert list(targets) == ["segmentation", "normals", "depth", "segmentation3"]
+    assert all(spec.dense for spec in targets.values())
+    with pytest.raises(NddrError, match="--tasks"):
+        bench_targets(0)
+
+
+def test_nddr_adds_exactly_its_one_by_one_convolutions_in_flops():
+    settings = Settings(backbone="tiny", size=(64, 64), batch=2)
+    singles = [
+        Workload(f"s{k}", "single", False, (task,)) for k, task in enumerate(bench_targets(2))
+    ]
+    nddr = Workload("nddr", "nddr", False, tuple(bench_targets(2)))
+    single_train = sum(count_flops(w, settings)[0] for w in singles)
+    nddr_train, nddr_inference = count_flops(nddr, settings)
+    # tiny: stage widths 16, 32, 64, 64, 64 at 32, 16, 8, 8, 8 pixels; a KC -> KC 1x1 conv costs
+    # 2 N (KC)^2 HW forward and twice that backward (input and weight gradients).
+    fusion = sum(
+        2 * 2 * (2 * c) ** 2 * s * s for c, s in [(16, 32), (32, 16), (64, 8), (64, 8), (64, 8)]
+    )
+    assert nddr_train - single_train == 3 * fusion
+    assert nddr_inference < nddr_train
+    grouped = Workload("g", "nddr", False, tuple(bench_targets(2)), "grouped")
+    assert count_flops(grouped, settings) == (nddr_train, nddr_inference)
+
+
+def test_ratios_are_against_the_sum_of_single_task_rows():
+    rows = [
+        Row("single:a", 1, 100, 40, 1.0, 0.5, 2.0, 4.0, 1000),
+        Row("single:b", 1, 100, 40, 3.0, 0.5, 2.0, 4.0, 3000),
+        Row("nddr", 2, 210, 84, 4.2, 1.1, 1.0, 2.0, 4100),
+    ]
+    ratios = single_task_ratios(rows)
+    assert ratios["nddr"] == pytest.approx(
+        {"time": 1.05, "flops": 1.05, "memory": 1.025, "inference_time": 1.1}
+    )
+    rows[0].peak_memory_bytes = None
+    assert single_task_ratios(rows)["nddr"]["memory"] is None
+
+
+def test_run_benchmark_times_every_workload_side_by_side():
+    workloads = plan_workloads(["single", "nddr"], 2, ["columns", "grouped"])
+    report = run_benchmark(SMALL, workloads, measure_memory=False)
+    assert [row.label for row in report.rows] == [w.label for w in workloads]
+    for row in report.rows:
+        assert row.train_step_s > 0 and row.inference_s > 0 and row.parameters > 0
+        assert row.train_images_per_s == pytest.approx(2 / row.train_step_s)
+    assert set(report.ratios) == {"nddr", "nddr [grouped]"}
+    assert report.ratios["nddr"]["flops"] > 1.0
+    assert report.settings.threads == torch.get_num_threads()
+    table = format_report(report)
+    assert "| nddr [grouped] |" in table and "time ratio" in table
+
+
+def test_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
+    workload = plan_workloads(["single"], 1)[0]
+    small = peak_memory(workload, Settings(backbone="tiny", size=(64, 64), batch=1, warmup=0))
+    large = peak_memory(workload, Settings(backbone="tiny", size=(64, 64), batch=64, warmup=0))
+    assert small is not None and small > 0
+    assert large > small + 50 * 2**20
+
+
+def test_pipeline_benchmark_compares_supply_with_consumption():
+    config = build_config(
+        {
+            "data": {
+                "name": "scenes",
+                "tasks": ["segmentation", "normals"],
+                "options": {"size": 32, "num_images": 24},
+                "crop_size": 32,
+                "batch_size": 4,
+                "workers": 0,
+            },
+            "model": {"backbone": "tiny", "backbone_options": {"width": 4}},
+            "run": {"device": "cpu"},
+        }
+    )
+    report = run_pipeline_benchmark(config, batches=3, repeats=2)
+    assert report.samples_per_s > 0 and report.train_images_per_s > 0
+    assert report.headroom == pytest.approx(report.samples_per_s / report.train_images_per_s)
+    assert report.to_dict()["dataset"] == "scenes"
