@@ -15,6 +15,8 @@ def _train(tmp_path, capsys):
     assert main(["train", str(config), f"run.out={tmp_path}", "optim.steps=2"]) == 0
     out = capsys.readouterr().out
     assert "test metrics" in out and "miou" in out and "checkpoint" in out
+    assert "images/s in training steps" in out
+    assert json.loads((tmp_path / "tiny-run" / "results.json").read_text())["images_per_s"] > 0
     return tmp_path / "tiny-run"
 
 

@@ -129,6 +129,19 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path):
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-3, atol=1e-4)
 
 
+def test_grouped_execution_trains_like_columns(tmp_path):
+    base = ["optim.steps=2", "data.scale_range=null"]
+    columns = train(tiny_config(tmp_path / "columns", *base))
+    grouped = train(tiny_config(tmp_path / "grouped", *base, "model.execution=grouped"))
+    expected, actual = (
+        load_state_dict(columns["checkpoint"]),
+        load_state_dict(grouped["checkpoint"]),
+    )
+    assert actual.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-3, atol=1e-4)
+
+
 def test_bad_configs_are_one_line_errors(tmp_path):
     with pytest.raises(NddrError, match="batch_size 8 must divide"):
         train(tiny_config(tmp_path, "optim.accumulate=3"))

@@ -53,6 +53,9 @@ class NotGroupable(NddrError):
 def group_modules(modules: Sequence[nn.Module]) -> nn.Module:
     """One module computing the K structurally identical ``modules`` side by side on channels.
 
+    New layers are made on the meta device and filled from the columns, so grouping draws nothing
+    from the global random state (a seeded run stays the same run).
+
     Convolutions become grouped convolutions (their groups times K), batch and group norms widen
     K-fold, channel-wise layers stay as they are, and containers are rebuilt around their grouped
     children (their own ``forward`` code runs unchanged on the stacked tensors).
@@ -121,9 +124,9 @@ def _group_conv(convs: Sequence[nn.Conv2d]) -> nn.Conv2d:
         groups=first.groups * k,
         bias=first.bias is not None,
         padding_mode=first.padding_mode,
-        device=first.weight.device,
+        device="meta",
         dtype=first.weight.dtype,
-    )
+    ).to_empty(device=first.weight.device)
     _stack_into(grouped, convs, ("weight", "bias"))
     return grouped
 
@@ -138,9 +141,9 @@ def _group_batch_norm(norms: Sequence[nn.modules.batchnorm._BatchNorm]) -> nn.Mo
         momentum=first.momentum,
         affine=first.affine,
         track_running_stats=first.track_running_stats,
-        device=None if reference is None else reference.device,
+        device="meta",
         dtype=None if reference is None else reference.dtype,
-    )
+    ).to_empty(device="cpu" if reference is None else reference.device)
     _stack_into(
         grouped, norms, ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     )
@@ -156,8 +159,8 @@ def _group_group_norm(norms: Sequence[nn.GroupNorm]) -> nn.GroupNorm:
         first.num_channels * k,
         eps=first.eps,
         affine=first.affine,
-        device=None if first.weight is None else first.weight.device,
-    )
+        device="meta",
+    ).to_empty(device="cpu" if first.weight is None else first.weight.device)
     _stack_into(grouped, norms, ("weight", "bias"))
     return grouped
 
@@ -210,7 +213,11 @@ def _columns_state_dict(
     for key in [key for key in state if key.startswith(prefix + "stages.")]:
         value = state.pop(key)
         rest = key[len(prefix) :]
-        parts = value.chunk(module.num_columns) if value.dim() else [value] * module.num_columns
+        parts = (
+            value.chunk(module.num_columns)
+            if value.dim()
+            else [value.clone() for _ in range(module.num_columns)]
+        )
         for column, part in enumerate(parts):
             state[f"{prefix}{column}.{rest}"] = part
 
