@@ -89,6 +89,11 @@ class OptimConfig(_Section):
         default_factory=dict, description="per-task loss weight, e.g. {normals: 20}"
     )
     grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm (null: no)")
+    skip_nonfinite: bool = Field(
+        False,
+        description="skip a batch whose loss is NaN/Inf (its step makes no update) instead of "
+        "stopping; stops anyway past 10% of the steps",
+    )
 
 
 class RunConfig(_Section):

@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise NddrError(f"unexpected {args.items[0]!r}: a config is read only with --data")
     from nddr.benchmark import Settings, format_report, plan_workloads, run_benchmark
 
-    for flag, value in (("--batch", args.batch), ("--repeats", args.repeats)):
+    for flag, value in (
+        ("--batch", args.batch),
+        ("--repeats", args.repeats),
+        ("--threads", 1 if args.threads is None else args.threads),
+    ):
         if value < 1:
             raise NddrError(f"{flag} must be at least 1, got {value}")
     if min(args.size) < 8:

@@ -106,6 +106,8 @@ def _progress(total: int, label: str):
 
 
 def _check(args: argparse.Namespace, splits: list[str], tasks, options) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise NddrError(f"--limit {args.limit}: check at least one sample per split")
     report = {"dataset": args.dataset, "root": args.root, "splits": {}}
     for split in splits:
         dataset = build_dataset(args.dataset, args.root, split, tasks=tasks, **options)
@@ -185,7 +187,12 @@ def _show(args: argparse.Namespace, split: str, tasks, options) -> int:
         raise NddrError(f"--out {str(out)!r} must end in .png")
     from nddr.data.files import write_png
 
-    write_png(np.asarray(image), out)
+    try:
+        write_png(np.asarray(image), out)
+    except OSError as error:
+        raise NddrError(
+            f"cannot write --out {str(out)!r} ({error.strerror or error}): pass a writable path"
+        ) from None
     print(f"wrote {out} ({len(indices)} samples of {args.dataset} {split})")
     return 0
 

@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from nddr.data.transforms import JointTransform
     from nddr.engine import evaluate, format_results, load_model
     from nddr.engine.distributed import resolve_device
+    from nddr.errors import NddrError
 
+    if args.batch_size is not None and args.batch_size < 1:
+        raise NddrError(f"--batch-size must be at least 1, got {args.batch_size}")
     network, tasks, experiment = load_model(args.checkpoint)
     config = build_config(experiment)
     data = config.data
@@ -43,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     network.to(device)
     loader = DataLoader(
-        dataset, batch_size=args.batch_size or data.eval_batch_size, num_workers=data.workers
+        dataset,
+        batch_size=args.batch_size if args.batch_size is not None else data.eval_batch_size,
+        num_workers=data.workers,
     )
     results = evaluate(network, tasks, loader, device)
     if args.json:

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from nddr.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from nddr.engine import load_model
     from nddr.engine.distributed import resolve_device
+    from nddr.errors import NddrError
     from nddr.io import atomic_write
 
     network, tasks, _ = load_model(args.checkpoint)
@@ -38,6 +39,13 @@ def run(args: argparse.Namespace) -> int:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NddrError(
+            f"cannot create the --out folder {str(out)!r} ({error.strerror or error}): "
+            "pass a writable folder"
+        ) from None
     report: dict[str, dict[str, object]] = {}
     for image_path in args.images:
         pixels = read_image(image_path)

@@ -1,11 +1,16 @@
-"""``nddr train``: train one experiment (a YAML config and ``key=value`` overrides)."""
+"""``nddr train``: train one experiment (a YAML config and ``key=value`` overrides).
+
+SIGTERM / SIGINT stop it after the current step with a checkpoint: one line on stderr says how to
+resume, and the exit status is 128 + the signal number (143, 130).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from nddr.config import DEFAULT_EXPERIMENT, build_config, load_config
+from nddr.config import DEFAULT_EXPERIMENT, Config, build_config, load_config
 from nddr.errors import NddrError
 
 
@@ -38,8 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nddr.engine import format_results, train
-    from nddr.engine.pipeline import run_pipeline
+    from nddr.engine import format_results
+    from nddr.engine.trainer import Preempted
 
     if args.config_help:
         from nddr.config import config_reference
@@ -62,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = build_config(DEFAULT_EXPERIMENT, items)
     start = time.perf_counter()
-    if args.from_single_task:
-        if args.resume:
-            raise NddrError("--from-single-task reruns only unfinished runs: drop --resume")
-        summary = run_pipeline(config)
-    else:
-        summary = train(config, resume=bool(args.resume))
+    try:
+        summary = _train(config, args)
+    except Preempted as stop:
+        if stop.is_main:
+            print(f"nddr train: {stop}", file=sys.stderr)
+        return stop.exit_status
     minutes = (time.perf_counter() - start) / 60
     if not summary["is_main"]:
         return 0
@@ -83,3 +88,15 @@ def run(args: argparse.Namespace) -> int:
         f"logs         {summary['run_dir']}/log.jsonl, tensorboard --logdir {summary['run_dir']}/tensorboard"
     )
     return 0
+
+
+def _train(config: Config, args: argparse.Namespace) -> dict:
+    """Train ``config`` (resumed, or as the paper's pipeline) and return its summary."""
+    from nddr.engine import train
+    from nddr.engine.pipeline import run_pipeline
+
+    if not args.from_single_task:
+        return train(config, resume=bool(args.resume))
+    if args.resume:
+        raise NddrError("--from-single-task reruns only unfinished runs: drop --resume")
+    return run_pipeline(config)

@@ -76,6 +76,8 @@ def build_dataset(
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     ]
     for key in options:
+        if not accepted:
+            raise NddrError(f"dataset {name!r} takes no options, got {key!r}")
         if key not in accepted:
             raise unknown_choice(f"option of dataset {name!r}", key, accepted)
     return entry.dataset(root, split, transform, tasks, **options)

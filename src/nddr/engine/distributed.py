@@ -1,7 +1,17 @@
-"""Processes under ``torchrun``: who am I, who writes files, and reductions across ranks."""
+"""Processes under ``torchrun``: who am I, who writes files, and reductions across ranks.
+
+A rank that dies (killed, out of memory) ends the run: ``torchrun`` sees the exit, stops the
+other ranks and reports the failed one. A rank that hangs instead would leave the others
+waiting in a collective; ``NDDR_DIST_TIMEOUT`` (seconds, default 600, torch's NCCL default)
+bounds that wait for every backend, so the waiting ranks fail with a timeout error instead of
+gloo's default of 30 minutes. Raise it if rank 0 legitimately takes longer between two
+collectives (building a large dataset index, writing a checkpoint to a slow disk).
+"""
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
 from dataclasses import dataclass
 
@@ -9,6 +19,9 @@ import torch
 import torch.distributed as dist
 
 from nddr.errors import NddrError
+
+TIMEOUT_VARIABLE = "NDDR_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def collective_timeout() -> datetime.timedelta:
+    """How long a collective may wait for the other ranks: ``$NDDR_DIST_TIMEOUT`` seconds."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_TIMEOUT_S
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise NddrError(
+            f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds: set it to a positive "
+            f"number, e.g. {DEFAULT_TIMEOUT_S:.0f}, or unset it"
+        )
+    return datetime.timedelta(seconds=seconds)
+
+
 def setup(device: str = "auto") -> Context:
     """Join the process group ``torchrun`` describes in the environment (NCCL on CUDA, gloo
-    otherwise), or run alone when there is none; pick the device."""
+    otherwise), or run alone when there is none; pick the device. Collectives time out after
+    :func:`collective_timeout`."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -55,7 +84,8 @@ def setup(device: str = "auto") -> Context:
         target = torch.device("cuda", index)
         torch.cuda.set_device(target)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
+        backend = "nccl" if target.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=collective_timeout())
     return Context(rank, world_size, local_rank, target)
 
 

@@ -4,20 +4,28 @@ SGD with momentum, poly learning-rate decay over a step budget, the parameter gr
 :func:`nddr.parameter_groups`, per-task loss weights, gradient accumulation, periodic evaluation,
 atomic checkpoints with exact resume, JSONL + TensorBoard logs, a progress bar; DDP under
 ``torchrun`` (only rank 0 writes), SyncBN, AMP (bf16 / fp16), ``torch.compile``, channels-last.
+
+SIGTERM / SIGINT stop the run after the current step with a checkpoint of that step
+(:class:`Preempted`); a non-finite loss stops it with a one-line error, or with
+``optim.skip_nonfinite`` skips that step's update.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import signal
 import sys
+import threading
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+import torch.distributed as dist
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -30,6 +38,7 @@ from nddr.engine.distributed import Context, barrier, mean_across, setup, teardo
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.log import RunLog
+from nddr.engine.preflight import preflight
 from nddr.engine.sampling import ShardSampler
 from nddr.engine.step import compute_loss, optimizer_step
 from nddr.errors import NddrError
@@ -39,6 +48,83 @@ from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SKIP_CAP = 0.1
+"""With ``optim.skip_nonfinite``, the share of steps that may be skipped (once 5 were) before the
+run stops anyway: more means the recipe diverges, not an odd batch."""
+SKIP_CAP_MIN = 5
+NONFINITE_FIX = (
+    "lower optim.lr, use run.amp=bf16 instead of fp16, or set optim.skip_nonfinite=true to skip such "
+    "batches"
+)
+
+
+class Preempted(NddrError):
+    """Training stopped by a signal after a finished step, with a checkpoint of that step.
+
+    The message says which signal, the step, the checkpoint and the command that resumes the run;
+    ``exit_status`` is the shell's 128 + signal number.
+    """
+
+    def __init__(
+        self,
+        signum: int,
+        step: int,
+        checkpoint: Path,
+        run_dir: Path,
+        distributed: bool = False,
+        is_main: bool = True,
+    ) -> None:
+        self.signum, self.step, self.checkpoint, self.is_main = signum, step, checkpoint, is_main
+        self.signal_name = signal.Signals(signum).name
+        command = f"nddr train --resume {run_dir}"
+        if distributed:
+            command = f"torchrun <the same options> -m {command}"
+        super().__init__(
+            f"stopped by {self.signal_name} at step {step}; checkpoint saved at {checkpoint}; "
+            f"resume with: {command}"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+class StopSignals:
+    """While installed, SIGTERM and SIGINT only note that the run should stop (the first one
+    received), so the loop can finish its step and save instead of dying mid-write.
+
+    A second signal is noted the same way: it cannot interrupt a checkpoint being saved.
+    Only the main thread can install handlers; elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._note)
+
+    def restore(self) -> None:
+        """Put back the handlers found at :meth:`install` (idempotent)."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if not self.received:
+            self.received = signum
+
+
+def max_across(values: Tensor, context: Context) -> Tensor:
+    """The elementwise maximum of an integer tensor over the ranks (itself when alone)."""
+    if context.distributed:
+        values = values.to(context.device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return values
 
 
 def train(config: Config, resume: bool = False) -> dict[str, Any]:
@@ -64,12 +150,22 @@ class Trainer:
     def __init__(self, config: Config, context: Context, resume: bool = False) -> None:
         self.config, self.context, self.resume = config, context, resume
         self.run_dir = config.run_dir
+        self.stop_signals = StopSignals()
+        self.last_checkpoint: Path | None = None
+        self.global_step = 0
+        """The step being computed (1-based, as checkpoints count)."""
+        self.skipped_batches = 0
+        self.skipped_steps = 0
+        self._last_skip = ""
         torch.manual_seed(config.run.seed)
         random.seed(config.run.seed)
         self._check_run_dir()
         self._build_data()
         self._build_network()
         self._build_optimizer()
+        if context.is_main:
+            preflight(config, self.train_set, self.test_loader.dataset, self.network)
+        barrier(context)
 
     def _check_run_dir(self) -> None:
         existing = checkpoints.list_checkpoints(self.run_dir)
@@ -190,6 +286,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         checkpoints.set_rng_state(state["rng"])
+        self.skipped_batches = int(state.get("skipped_batches", 0))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.last_checkpoint = latest
         return int(state["step"]), int(state["micro_seen"])
 
     def _save(self, step: int, micro_seen: int) -> None:
@@ -201,6 +300,8 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "rng": checkpoints.rng_state(),
+                "skipped_batches": self.skipped_batches,
+                "skipped_steps": self.skipped_steps,
             }
             checkpoints.save_checkpoint(
                 self.run_dir,
@@ -212,6 +313,28 @@ class Trainer:
                 keep=self.config.run.keep_checkpoints,
             )
         barrier(self.context)
+        self.last_checkpoint = checkpoints.checkpoint_dir(self.run_dir, step)
+
+    def _save_once(self, step: int, micro_seen: int) -> None:
+        """Save ``step`` unless its checkpoint was the last one saved or resumed."""
+        if self.last_checkpoint != checkpoints.checkpoint_dir(self.run_dir, step):
+            self._save(step, micro_seen)
+
+    def _stop_if_signalled(self, step: int, micro_seen: int) -> None:
+        """After a finished step: if any process got SIGTERM / SIGINT, save and raise
+        :class:`Preempted` on every process (they agree on the step: one small all-reduce)."""
+        signum = int(max_across(torch.tensor([self.stop_signals.received]), self.context).item())
+        if not signum:
+            return
+        self._save_once(step, micro_seen)
+        raise Preempted(
+            signum,
+            step,
+            checkpoints.checkpoint_dir(self.run_dir, step),
+            self.run_dir,
+            self.context.distributed,
+            self.context.is_main,
+        )
 
     def _evaluate(self) -> dict[str, dict[str, float]]:
         return evaluate(
@@ -237,8 +360,11 @@ class Trainer:
         self._set_train_mode()
         seen_images, clock = 0, time.perf_counter()
         trained_images, train_seconds = 0, 0.0
+        # Before the first batch: data-loader workers forked from here inherit the handlers.
+        self.stop_signals.install()
         try:
             while step < config.optim.steps:
+                self.global_step = step + 1
                 started = time.perf_counter()
                 losses = self._step(batches)
                 train_seconds += time.perf_counter() - started
@@ -255,15 +381,18 @@ class Trainer:
                         * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch),
                         "images_per_s": seen_images / max(elapsed, 1e-9),
                     }
+                    if config.optim.skip_nonfinite:
+                        record["skipped_batches"] = self.skipped_batches
                     record.update(self._fusion_record(step))
                     log.write(step, record)
                     progress.set_postfix(
-                        loss=f"{losses['total']:.3f}",
+                        loss=f"{losses.get('total', float('nan')):.3f}",
                         lr=f"{record['lr']:.2e}",
                         img_s=f"{record['images_per_s']:.1f}",
                     )
                     seen_images, clock = 0, time.perf_counter()
                 progress.update(1)
+                self._stop_if_signalled(step, micro_seen)
                 if run.eval_every and step % run.eval_every == 0 and step < config.optim.steps:
                     log.write(step, {"eval": self._evaluate()})
                     self._set_train_mode()
@@ -273,10 +402,14 @@ class Trainer:
                     and step < config.optim.steps
                 ):
                     self._save(step, micro_seen)
-            self._save(step, micro_seen)
+            self._save_once(step, micro_seen)
+            self._stop_if_signalled(step, micro_seen)
+            # The final checkpoint is safe: signals during the last evaluation act as usual.
+            self.stop_signals.restore()
             results = self._evaluate()
             log.write(step, {"eval": results})
         finally:
+            self.stop_signals.restore()
             progress.close()
             log.close()
         model_file = checkpoints.checkpoint_dir(self.run_dir, step) / checkpoints.MODEL_FILE
@@ -293,10 +426,19 @@ class Trainer:
         return {**summary, "is_main": context.is_main}
 
     def _step(self, batches) -> dict[str, float]:
-        """One optimizer step over ``accumulate`` micro-batches; the unweighted task losses."""
-        accumulate = self.config.optim.accumulate
+        """One optimizer step over ``accumulate`` micro-batches; the mean unweighted task losses
+        of the micro-batches kept.
+
+        A non-finite loss stops the run; with ``optim.skip_nonfinite`` its micro-batch gets no
+        backward and the whole step no update (gradients cleared, batch-norm statistics put
+        back), though the step and the learning-rate schedule still advance.
+        """
+        optim = self.config.optim
+        accumulate = optim.accumulate
         device = self.context.device
-        totals: dict[str, float] = {}
+        buffers = self._buffers() if optim.skip_nonfinite else None
+        sums: dict[str, float] = {}
+        kept = 0
         for micro in range(accumulate):
             batch = {
                 key: value.to(device, non_blocking=True) for key, value in next(batches).items()
@@ -315,18 +457,86 @@ class Trainer:
                     self.amp_dtype,
                     self.config.run.channels_last,
                 )
-                if not torch.isfinite(loss):
-                    raise NddrError(
-                        f"the loss became {loss.item()} at this step: lower optim.lr or use run.amp=bf16 "
-                        "instead of fp16; the last checkpoint is intact"
-                    )
+                culprit = self._nonfinite_part(loss, per_task)
+                if culprit:
+                    self._reject(loss, culprit)
+                    continue
                 self.scaler.scale(loss / accumulate).backward()
+            kept += 1
             for name, value in per_task.items():
-                totals[name] = totals.get(name, 0.0) + value.item() / accumulate
-            totals["total"] = totals.get("total", 0.0) + loss.item() / accumulate
-        optimizer_step(self.optimizer, self.scaler, self.network, self.config.optim.grad_clip)
-        self.scheduler.step()
-        return totals
+                sums[name] = sums.get(name, 0.0) + value.item()
+            sums["total"] = sums.get("total", 0.0) + loss.item()
+        if kept == accumulate:
+            optimizer_step(self.optimizer, self.scaler, self.network, optim.grad_clip)
+            self.scheduler.step()
+        else:
+            self._skip_update(buffers)
+        return {name: value / kept for name, value in sums.items()}
+
+    def _nonfinite_part(self, loss: Tensor, per_task: dict[str, Tensor]) -> str | None:
+        """What made the loss NaN / Inf on any process (the same answer on all), or None.
+
+        One all-reduce of a flag per task under DDP, so every rank skips or stops together.
+        """
+        values = [*per_task.values(), loss]
+        flags = torch.stack([~torch.isfinite(value.detach()) for value in values]).int()
+        flags = max_across(flags, self.context).tolist()
+        if not any(flags):
+            return None
+        names = [name for name, flag in zip(per_task, flags) if flag]
+        if names:
+            label = "task" if len(names) == 1 else "tasks"
+            return f"{label} {', '.join(repr(name) for name in names)}"
+        auxiliary = self.network.auxiliary_loss()
+        if auxiliary is not None and not torch.isfinite(auxiliary.detach()):
+            return "the sluice penalty (auxiliary loss; every task's loss is finite)"
+        return "the weighted sum of the task losses (each task's loss is finite)"
+
+    def _reject(self, loss: Tensor, culprit: str) -> None:
+        """A non-finite micro-batch: stop with the error, or count it as skipped."""
+        value = loss.item()
+        shown = value if not torch.isfinite(loss) else "non-finite on another process"
+        where = f"the loss became {shown} at step {self.global_step} in {culprit}"
+        if not self.config.optim.skip_nonfinite:
+            raise NddrError(f"{where} ({self._checkpoint_note()}): {NONFINITE_FIX}")
+        if not self.skipped_batches and self.context.is_main:
+            print(
+                f"warning: {where}; skipping that step's update (optim.skip_nonfinite=true); "
+                "log.jsonl counts skipped_batches",
+                file=sys.stderr,
+            )
+        self.skipped_batches += 1
+        self._last_skip = where
+
+    def _skip_update(self, buffers: list[Tensor] | None) -> None:
+        """Drop the step's gradients and batch-norm statistics; stop when too many steps were
+        skipped (the recipe diverges, it is not an odd batch)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():
+            # The schedule follows the step count, skipped steps included: not a misuse.
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+            self.scheduler.step()
+        if buffers is not None:
+            with torch.no_grad():
+                for buffer, saved in zip(self.network.buffers(), buffers):
+                    buffer.copy_(saved)
+        self.skipped_steps += 1
+        step = self.global_step
+        if self.skipped_steps >= SKIP_CAP_MIN and self.skipped_steps > SKIP_CAP * step:
+            raise NddrError(
+                f"{self._last_skip}, and {self.skipped_steps} of the {step} steps so far were "
+                f"skipped, more than {SKIP_CAP:.0%} ({self._checkpoint_note()}): lower optim.lr "
+                "or use run.amp=bf16 instead of fp16"
+            )
+
+    def _buffers(self) -> list[Tensor]:
+        """A copy of the network's buffers (batch-norm statistics), to undo a skipped step."""
+        return [buffer.detach().clone() for buffer in self.network.buffers()]
+
+    def _checkpoint_note(self) -> str:
+        if self.last_checkpoint is None:
+            return "no checkpoint yet"
+        return f"last good checkpoint: {self.last_checkpoint}"
 
     def _fusion_record(self, step: int) -> dict[str, Any]:
         every = self.config.run.inspect_every

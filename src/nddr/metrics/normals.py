@@ -30,10 +30,15 @@ def angle_error(prediction: Tensor, target: Tensor) -> Tensor:
             "both be N x 3 x H x W"
         )
     valid = valid_normals(target)
-    predicted = torch.nn.functional.normalize(prediction.float(), dim=1)
-    truth = torch.nn.functional.normalize(target.float(), dim=1)
-    cosine = (predicted * truth).sum(dim=1)[valid].clamp(-1.0, 1.0)
-    return torch.rad2deg(torch.acos(cosine))
+    predicted = torch.nn.functional.normalize(prediction.float(), dim=1).movedim(1, -1)[valid]
+    truth = torch.nn.functional.normalize(target.float(), dim=1).movedim(1, -1)[valid]
+    # atan2(|p x t|, p . t) is exact near 0 and 180 degrees, where float32 acos is off by
+    # up to ~0.03 degrees (identical normals would not give 0).
+    sine = torch.linalg.cross(predicted, truth, dim=-1).norm(dim=-1)
+    angles = torch.atan2(sine, (predicted * truth).sum(dim=-1))
+    # A zero prediction has no direction: 90 degrees from every normal (NaN stays NaN).
+    angles = torch.where(predicted.abs().sum(dim=-1) == 0, math.pi / 2, angles)
+    return torch.rad2deg(angles)
 
 
 class NormalsMetric(Metric):

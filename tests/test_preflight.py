@@ -1,0 +1,205 @@
+"""Preflight: an unwritable run folder, a full disk or a bad sample fails before the first step."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_data_nyuv2 import make_nyudmt
+from test_engine import TINY, tiny_config
+from torch import nn
+
+from nddr.config import build_config
+from nddr.data import build_dataset
+from nddr.data.base import MultiTaskDataset
+from nddr.engine import preflight as preflight_module
+from nddr.engine.build import training_network, training_set
+from nddr.engine.preflight import checkpoint_bytes, preflight, sample_indices
+from nddr.errors import NddrError
+from nddr.tasks import build_tasks
+
+MIB = 1 << 20
+
+
+def parts(config):
+    """What the trainer hands to preflight: train set, test set and the bare network."""
+    data = config.data
+    train_set = training_set(config)
+    test_set = build_dataset(data.name, data.root, "test", tasks=data.tasks, **data.options)
+    tasks = build_tasks(train_set.dataset.targets, config.optim.loss_weights)
+    return train_set, test_set, training_network(config, tasks)
+
+
+def random_states():
+    return random.getstate(), np.random.get_state()[1].tolist(), torch.get_rng_state()
+
+
+def test_a_sound_run_passes_and_leaves_only_the_folder(tmp_path):
+    config = tiny_config(tmp_path)
+    train_set, test_set, network = parts(config)
+    before = random_states()
+    preflight(config, train_set, test_set, network)
+    after = random_states()
+    assert before[:2] == after[:2] and torch.equal(before[2], after[2])
+    assert config.run_dir.is_dir() and list(config.run_dir.iterdir()) == []
+
+
+def test_sample_indices_are_first_last_and_spread():
+    assert sample_indices(0) == []
+    assert sample_indices(1) == [0]
+    assert sample_indices(3) == [0, 1, 2]
+    assert sample_indices(10) == [0, 3, 6, 9]
+    assert sample_indices(1000) == sample_indices(1000)
+
+
+def _unwritable(tmp_path: Path, case: str) -> list[str]:
+    """Overrides whose run folder root cannot write to, even though tests run as root."""
+    if case == "proc":
+        return ["run.out=/proc/nddr-runs"]
+    if case == "existing-proc":
+        return ["run.out=/", "name=proc"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return [f"run.out={blocker}"]
+
+
+@pytest.mark.parametrize("case", ["proc", "existing-proc", "under-a-file"])
+def test_an_unwritable_run_folder_is_named(tmp_path, case):
+    config = tiny_config(tmp_path, *_unwritable(tmp_path, case))
+    train_set, test_set, _ = parts(config)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, nn.Linear(2, 2))
+    message = str(raised.value)
+    assert f"run folder '{config.run_dir}' is not writable (" in message
+    assert message.endswith("pass run.out= a writable folder") and "\n" not in message
+
+
+def test_a_full_disk_names_free_and_needed_space(tmp_path, monkeypatch):
+    config = tiny_config(tmp_path)
+    train_set, test_set, _ = parts(config)
+    network = nn.Linear(1000, 1000)  # 1001000 floats: 4.0 MB of weights
+    monkeypatch.setattr(preflight_module, "free_bytes", lambda path: 20 * MIB)
+    size = checkpoint_bytes(network)
+    assert size == round(2.2 * 1001000 * 4)
+    # keep_checkpoints=5 (TINY): 6 at once while the newest is written, 6 x 8.4 MiB + 16 MiB.
+    needed = 6 * size + 16 * MIB
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network)
+    message = str(raised.value)
+    assert f"run folder '{config.run_dir}' has 20.0 MiB free" in message
+    assert f"the run needs {needed / MIB:.1f} MiB" in message
+    assert "free space, or set run.out=" in message
+    monkeypatch.setattr(preflight_module, "free_bytes", lambda path: needed)
+    preflight(config, train_set, test_set, network)
+
+
+class Broken(MultiTaskDataset):
+    """A test split whose sample ``bad`` raises a plain (non-nddr) exception."""
+
+    def __init__(self, base: MultiTaskDataset, bad: int) -> None:
+        super().__init__(base.transform)
+        self.base, self.bad = base, bad
+        self.targets, self.split = base.targets, base.split
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def load_raw(self, index: int):
+        if index == self.bad:
+            raise ValueError("bad header in frame\nsecond line")
+        return self.base.load_raw(index)
+
+
+def test_a_sample_that_fails_to_load_names_split_index_and_the_check(tmp_path):
+    config = tiny_config(tmp_path)
+    train_set, test_set, _ = parts(config)
+    bad = sample_indices(len(test_set))[-1]
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, Broken(test_set, bad), nn.Linear(2, 2))
+    assert str(raised.value) == (
+        f"dataset scenes sample {bad} of split test (Broken[{bad}]) could not be loaded "
+        "(ValueError: bad header in frame): run `nddr data check scenes --split test "
+        "--tasks segmentation,normals --set size=32 --set num_images=24`"
+    )
+
+
+def test_a_truncated_nyuv2_image_is_named(tmp_path):
+    root = make_nyudmt(tmp_path / "nyu")
+    image = root / "images" / "0004.png"
+    image.write_bytes(image.read_bytes()[:40])
+    config = build_config(
+        TINY,
+        [
+            f"run.out={tmp_path / 'runs'}",
+            "data.name=nyuv2",
+            f"data.root={root}",
+            "data.tasks=[segmentation, normals, depth]",
+            "data.options={}",
+            "data.crop_size=4",
+            "data.batch_size=2",
+        ],
+    )
+    train_set = training_set(config)
+    test_set = build_dataset("nyuv2", root, "test")
+    assert Image.open(root / "images" / "0001.jpg").size == (8, 6)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, nn.Linear(2, 2))
+    message = str(raised.value)
+    assert message.startswith("dataset nyuv2 split train sample 2: ")
+    assert f"{image}" in message and "cannot be decoded" in message
+
+
+class Partial(MultiTaskDataset):
+    """A dataset that ignores ``tasks`` and has segmentation only."""
+
+    def __init__(self, base: MultiTaskDataset) -> None:
+        super().__init__()
+        self.base, self.split = base, base.split
+        self.targets = {"segmentation": base.targets["segmentation"]}
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def load_raw(self, index: int):
+        return self.base.load_raw(index)
+
+
+def test_a_dataset_without_a_configured_task_fails(tmp_path):
+    config = tiny_config(tmp_path)
+    train_set, test_set, _ = parts(config)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, Partial(test_set), nn.Linear(2, 2))
+    assert str(raised.value) == (
+        "dataset scenes split test has no target 'normals' (data.tasks): it has segmentation; "
+        "fix data.tasks"
+    )
+
+
+def test_samples_missing_a_configured_task_fail(tmp_path):
+    config = tiny_config(tmp_path)
+    train_set, test_set, _ = parts(config)
+    test_set.transform = lambda sample: {"image": sample["image"], "segmentation": 0}
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, nn.Linear(2, 2))
+    message = str(raised.value)
+    assert message.startswith("dataset scenes sample 0 of split test (scenes[test 0]")
+    assert "has no 'normals' target: run `nddr data check scenes --split test" in message
+
+
+@pytest.mark.parametrize("case", ["proc", "under-a-file"])
+def test_train_refuses_an_unwritable_run_folder_before_any_step(tmp_path, case):
+    """Through the real CLI: one line on stderr, exit status 2, no traceback."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps(TINY))
+    command = [sys.executable, "-m", "nddr", "train", str(config), *_unwritable(tmp_path, case)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert completed.returncode == 2, completed.stderr[-3000:]
+    assert "nddr train: error: run folder '" in completed.stderr
+    assert "is not writable" in completed.stderr and "Traceback" not in completed.stderr
