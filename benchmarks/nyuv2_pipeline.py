@@ -26,7 +26,7 @@ def write_nyudmt(root: Path, num: int, height: int = 480, width: int = 640) -> N
     rng = np.random.default_rng(0)
     for folder in ("images", "segmentation", "normals", "depth", "gt_sets"):
         (root / folder).mkdir(parents=True)
-    names = [f"{index:04d}" for index in range(num)]
+    names = [f"{index:04d}" for index in range(num + 2)]
     for name in names:
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         Image.fromarray(image).save(root / "images" / f"{name}.jpg", quality=95)
@@ -39,8 +39,8 @@ def write_nyudmt(root: Path, num: int, height: int = 480, width: int = 640) -> N
             root / "depth" / f"{name}.npy",
             rng.uniform(0.5, 9.0, (height, width)).astype(np.float32),
         )
-    (root / "gt_sets" / "train.txt").write_text("".join(f"{n}\n" for n in names))
-    (root / "gt_sets" / "val.txt").write_text("".join(f"{n}\n" for n in names[:2]))
+    (root / "gt_sets" / "train.txt").write_text("".join(f"{n}\n" for n in names[:num]))
+    (root / "gt_sets" / "val.txt").write_text("".join(f"{n}\n" for n in names[num:]))
 
 
 def main() -> None:

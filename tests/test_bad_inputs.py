@@ -353,6 +353,11 @@ def paths(tmp_path_factory) -> dict[str, str]:
     (root / "typo.yaml").write_text("optim:\n  stepz: 3\n")
     (root / "wrong_type.yaml").write_text("data:\n  batch_size: many\n")
     (root / "orphan.yaml").write_text("base: nowhere.yaml\n")
+    (root / "loop.yaml").write_text("base: loop.yaml\n")
+    (root / "loop_a.yaml").write_text("base: loop_b.yaml\n")
+    (root / "loop_b.yaml").write_text("base: loop_a.yaml\n")
+    (root / "broken_base.yaml").write_text("base: broken.yaml\n")
+    (root / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     run = root / "run"
     run.mkdir()
     (run / "config.yaml").write_text(f"name: run\nrun:\n  out: {root}\n  progress: false\n")
@@ -393,6 +398,12 @@ TRAIN_ROWS = [
     (["{list_yaml}"], "must hold a mapping of sections"),
     (["{scalar_yaml}"], "must hold a mapping of sections"),
     (["{orphan_yaml}"], "base file"),
+    (["{loop_yaml}"], "leads back to itself"),
+    (["{loop_a_yaml}"], "leads back to itself"),
+    (["{broken_base_yaml}"], "base file"),
+    (["{latin1_yaml}"], "is not UTF-8 text"),
+    (["optim.steps={{a"], "the value is not valid YAML"),
+    (["data.crop_size=0"], "data.crop_size = 0 is not valid"),
     (["--resume", "{empty}"], "no config.yaml there"),
     (["--resume", "{missing}"], "no config.yaml there"),
     (["--resume", "{run}"], "no checkpoint to resume"),

@@ -35,7 +35,7 @@ class DataConfig(_Section):
     options: dict[str, Any] = Field(
         default_factory=dict, description="dataset options, e.g. {size: 64}"
     )
-    crop_size: int | None = Field(321, description="training crop (null: whole image)")
+    crop_size: int | None = Field(321, ge=1, description="training crop (null: whole image)")
     scale_range: tuple[float, float] | None = Field(
         (0.5, 1.5), description="random scale range (null: none)"
     )
@@ -164,7 +164,13 @@ DEFAULT_EXPERIMENT: dict[str, Any] = {
         "classifier_lr_mult": 1.0,
         "classifier_bias_lr_mult": 1.0,
     },
-    "run": {"log_every": 20, "eval_every": 500, "checkpoint_every": 500, "inspect_every": 50},
+    "run": {
+        "log_every": 20,
+        "eval_every": 500,
+        "checkpoint_every": 500,
+        "inspect_every": 50,
+        "channels_last": True,
+    },
 }
 """What ``nddr train`` runs with no config: NDDR-CNN on the tiny backbone and built-in Scenes
 (segmentation + normals), a few minutes on a laptop CPU. From random weights (no ImageNet
@@ -181,7 +187,13 @@ def build_config(
         key, sep, text = override.partition("=")
         if not sep or not key:
             raise NddrError(f"override {override!r} is not key=value, e.g. optim.steps=200")
-        _set_dotted(data, key.strip(), yaml.safe_load(text) if text.strip() else None)
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise NddrError(
+                f"override {override!r}: the value is not valid YAML (quote it, e.g. {key}='...')"
+            ) from None
+        _set_dotted(data, key.strip(), value)
     try:
         return Config.model_validate(data)
     except ValidationError as error:
@@ -195,30 +207,36 @@ def load_config(path: PathLike | None = None, overrides: Sequence[str] = ()) -> 
     if path is not None:
         path = Path(path)
         where = str(path)
-        if not path.is_file():
-            raise NddrError(f"config file {str(path)!r} does not exist: pass a .yaml config")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark else ""
-            raise NddrError(f"config file {str(path)!r} is not valid YAML{line}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise NddrError(f"config file {str(path)!r} must hold a mapping of sections")
-        base = loaded or {}
-        base = _resolve_base(base, path)
+        base = _resolve_base(_read_yaml(path, "config file"), path, ())
     return build_config(base, overrides, where)
 
 
-def _resolve_base(data: dict[str, Any], path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file holding a mapping (empty file: ``{}``), read with the safe loader."""
+    if not path.is_file():
+        raise NddrError(f"{what} {str(path)!r} does not exist: pass a .yaml config")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise NddrError(f"{what} {str(path)!r} is not UTF-8 text: save it as UTF-8") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise NddrError(f"{what} {str(path)!r} is not valid YAML{line}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise NddrError(f"{what} {str(path)!r} must hold a mapping of sections")
+    return loaded or {}
+
+
+def _resolve_base(data: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """``base: other.yaml`` (relative to the file) is read first and overlaid by this file."""
     if "base" not in data:
         return data
     parent_path = (path.parent / str(data.pop("base"))).resolve()
-    if not parent_path.is_file():
-        raise NddrError(f"config {str(path)!r}: base file {str(parent_path)!r} does not exist")
-    parent = yaml.safe_load(parent_path.read_text()) or {}
-    merged = _resolve_base(parent, parent_path)
+    if parent_path in (*seen, path.resolve()):
+        raise NddrError(f"config {str(path)!r}: base {str(parent_path)!r} leads back to itself")
+    parent = _read_yaml(parent_path, f"config {str(path)!r}: base file")
+    merged = _resolve_base(parent, parent_path, (*seen, path.resolve()))
     _merge(merged, data)
     return merged
 

@@ -82,10 +82,19 @@ class NDDR(Fusion):
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         fused = self.activation(self.bn(self.project(features)))
-        # Each task's block is copied out once here: as a strided view of ``fused`` it would be
-        # copied by every convolution reading it, forward and backward (measured ~3% of a
-        # VGG-16 step on CPU; see README "Performance").
-        return [block.contiguous() for block in fused.split(self.channels, dim=1)]
+        # Each task's block is copied out once, in the memory format it came in: as a strided
+        # view of ``fused`` it would be copied by every convolution reading it, forward and
+        # backward (benchmarks/nddr_output_layout.py).
+        memory_format = (
+            torch.channels_last
+            if features[0].is_contiguous(memory_format=torch.channels_last)
+            and not features[0].is_contiguous()
+            else torch.contiguous_format
+        )
+        return [
+            block.contiguous(memory_format=memory_format)
+            for block in fused.split(self.channels, dim=1)
+        ]
 
     def forward_stacked(self, features: Tensor) -> Tensor:
         """The layer on features already concatenated on channels: no copy in or out."""
