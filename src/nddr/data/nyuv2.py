@@ -433,13 +433,19 @@ def normalise_normals(normals: np.ndarray, where: str) -> np.ndarray:
 
     Non-finite values are an error naming ``where``.
     """
-    normals = np.asarray(normals, dtype=np.float64)
-    if not np.isfinite(normals).all():
-        raise NddrError(f"{where} has NaN or infinite normals: mark invalid pixels (0, 0, 0)")
-    length = np.linalg.norm(normals, axis=2, keepdims=True)
-    valid = length > _ZERO_LENGTH
-    unit = np.where(valid, normals / np.where(valid, length, 1.0), 0.0)
-    return unit.astype(np.float32)
+    normals = np.asarray(normals)
+    if normals.dtype not in (np.float32, np.float64):
+        normals = normals.astype(np.float64)
+    squared = np.einsum("hwc,hwc->hw", normals, normals)
+    if not np.isfinite(squared).all():
+        if not np.isfinite(normals).all():
+            raise NddrError(f"{where} has NaN or infinite normals: mark invalid pixels (0, 0, 0)")
+        normals = normals.astype(np.float64)  # finite but too large to square in float32
+        squared = np.einsum("hwc,hwc->hw", normals, normals)
+    valid = squared > _ZERO_LENGTH**2
+    scale = np.zeros_like(squared)
+    np.divide(1.0, np.sqrt(squared, where=valid, out=scale), where=valid, out=scale)
+    return (normals * scale[..., None]).astype(np.float32, copy=False)
 
 
 def decode_normals_png(rgb: np.ndarray, where: str) -> np.ndarray:
