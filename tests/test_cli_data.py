@@ -48,6 +48,13 @@ def test_check_of_a_missing_folder_is_one_line_and_exit_2(tmp_path, capsys):
     assert "pass the folder" in capsys.readouterr().err
 
 
+def test_check_of_an_empty_split_is_an_error(tmp_path, capsys):
+    root = make_nyudmt(tmp_path / "nyu")
+    (root / "gt_sets" / "val.txt").write_text("")
+    assert main(["data", "check", "nyuv2", str(root)]) == 2
+    assert "nyuv2 split 'test' is empty: it lists no sample" in capsys.readouterr().err
+
+
 def test_show_writes_a_grid(tmp_path, capsys):
     out = tmp_path / "grid.png"
     argv = ["data", "show", "scenes", str(tmp_path), "--set", "num_images=4", "--set", "size=32"]

@@ -111,6 +111,8 @@ def _check(args: argparse.Namespace, splits: list[str], tasks, options) -> int:
     report = {"dataset": args.dataset, "root": args.root, "splits": {}}
     for split in splits:
         dataset = build_dataset(args.dataset, args.root, split, tasks=tasks, **options)
+        if len(dataset) == 0:
+            raise NddrError(f"{args.dataset} split {split!r} is empty: it lists no sample")
         total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
         report["splits"][split] = summarise(
             dataset, args.limit, _progress(total, f"{args.dataset} {split}")
