@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nddr.engine import format_results
-    from nddr.engine.trainer import Preempted
+    from nddr.engine.preemption import Preempted
 
     if args.config_help:
         from nddr.config import config_reference

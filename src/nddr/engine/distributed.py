@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
 
 from nddr.errors import NddrError
 
@@ -107,3 +108,11 @@ def mean_across(values: dict[str, float], context: Context) -> dict[str, float]:
     tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor)
     return {key: float(value) / context.world_size for key, value in zip(keys, tensor.tolist())}
+
+
+def max_across(values: Tensor, context: Context) -> Tensor:
+    """The elementwise maximum of an integer tensor over the ranks (itself when alone)."""
+    if context.distributed:
+        values = values.to(context.device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return values

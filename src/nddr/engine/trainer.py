@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import sys
-import threading
 import time
 import warnings
 from contextlib import nullcontext
@@ -24,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -34,10 +31,11 @@ from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine import checkpoint as checkpoints
 from nddr.engine.build import training_loader, training_network, training_set
-from nddr.engine.distributed import Context, barrier, mean_across, setup, teardown
+from nddr.engine.distributed import Context, barrier, max_across, mean_across, setup, teardown
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.log import RunLog
+from nddr.engine.preemption import Preempted, StopSignals
 from nddr.engine.preflight import preflight
 from nddr.engine.sampling import ShardSampler
 from nddr.engine.step import compute_loss, optimizer_step
@@ -48,7 +46,6 @@ from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SKIP_CAP = 0.1
 """With ``optim.skip_nonfinite``, the share of steps that may be skipped (once 5 were) before the
 run stops anyway: more means the recipe diverges, not an odd batch."""
@@ -57,74 +54,6 @@ NONFINITE_FIX = (
     "lower optim.lr, use run.amp=bf16 instead of fp16, or set optim.skip_nonfinite=true to skip such "
     "batches"
 )
-
-
-class Preempted(NddrError):
-    """Training stopped by a signal after a finished step, with a checkpoint of that step.
-
-    The message says which signal, the step, the checkpoint and the command that resumes the run;
-    ``exit_status`` is the shell's 128 + signal number.
-    """
-
-    def __init__(
-        self,
-        signum: int,
-        step: int,
-        checkpoint: Path,
-        run_dir: Path,
-        distributed: bool = False,
-        is_main: bool = True,
-    ) -> None:
-        self.signum, self.step, self.checkpoint, self.is_main = signum, step, checkpoint, is_main
-        self.signal_name = signal.Signals(signum).name
-        command = f"nddr train --resume {run_dir}"
-        if distributed:
-            command = f"torchrun <the same options> -m {command}"
-        super().__init__(
-            f"stopped by {self.signal_name} at step {step}; checkpoint saved at {checkpoint}; "
-            f"resume with: {command}"
-        )
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signum
-
-
-class StopSignals:
-    """While installed, SIGTERM and SIGINT only note that the run should stop (the first one
-    received), so the loop can finish its step and save instead of dying mid-write.
-
-    A second signal is noted the same way: it cannot interrupt a checkpoint being saved.
-    Only the main thread can install handlers; elsewhere this does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.received = 0
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if self._previous or threading.current_thread() is not threading.main_thread():
-            return
-        for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._note)
-
-    def restore(self) -> None:
-        """Put back the handlers found at :meth:`install` (idempotent)."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
-
-    def _note(self, signum: int, frame: Any) -> None:
-        if not self.received:
-            self.received = signum
-
-
-def max_across(values: Tensor, context: Context) -> Tensor:
-    """The elementwise maximum of an integer tensor over the ranks (itself when alone)."""
-    if context.distributed:
-        values = values.to(context.device)
-        dist.all_reduce(values, op=dist.ReduceOp.MAX)
-    return values
 
 
 def train(config: Config, resume: bool = False) -> dict[str, Any]:
