@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from nddr import HeadSpec, build_network
+from nddr.benchmark.network import network_flops
 from nddr.config import load_config
 from nddr.reproduce import plan
 
@@ -39,11 +39,8 @@ def step_flops(config) -> float:
             shortcut=config.model.shortcut,
             backbone_options=config.model.backbone_options,
         )
-        image = torch.empty(config.data.batch_size, 3, size, size)
-        with FlopCounterMode(display=False) as counter:
-            outputs = network(image)
-            sum(output.float().sum() for output in outputs.values()).backward()
-    return counter.get_total_flops()
+        train_flops, _ = network_flops(network, torch.empty(config.data.batch_size, 3, size, size))
+    return train_flops
 
 
 def main() -> None:

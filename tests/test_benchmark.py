@@ -1,5 +1,6 @@
 import pytest
 import torch
+from test_engine import TINY
 
 from nddr.benchmark import (
     Settings,
@@ -97,20 +98,7 @@ def test_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
 
 
 def test_pipeline_benchmark_compares_supply_with_consumption():
-    config = build_config(
-        {
-            "data": {
-                "name": "scenes",
-                "tasks": ["segmentation", "normals"],
-                "options": {"size": 32, "num_images": 24},
-                "crop_size": 32,
-                "batch_size": 4,
-                "workers": 0,
-            },
-            "model": {"backbone": "tiny", "backbone_options": {"width": 4}},
-            "run": {"device": "cpu"},
-        }
-    )
+    config = build_config(TINY, ["run.device=cpu"])
     report = run_pipeline_benchmark(config, batches=3, repeats=2)
     assert report.samples_per_s > 0 and report.train_images_per_s > 0
     assert report.headroom == pytest.approx(report.samples_per_s / report.train_images_per_s)

@@ -32,7 +32,7 @@ from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
 from nddr.engine.distributed import resolve_device
 from nddr.engine.host_memory import keep_freed_memory
-from nddr.engine.step import compute_loss, optimizer_step
+from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError, unknown_choice
 from nddr.network import MultiTaskNetwork, build_network
 from nddr.param_groups import parameter_groups
@@ -47,8 +47,6 @@ VARIANTS: dict[str, tuple[str, bool]] = {
     "nddr_shortcut": ("nddr", True),
 }
 """Bench variant name -> (network variant, shortcut)."""
-
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 _FIRST_TARGETS: tuple[tuple[str, TargetSpec], ...] = (
     ("segmentation", TargetSpec("segmentation", 40)),
@@ -65,6 +63,12 @@ def bench_targets(num_tasks: int) -> dict[str, TargetSpec]:
     for k in range(len(targets), num_tasks):
         targets[f"segmentation{k}"] = TargetSpec("segmentation", 10)
     return targets
+
+
+def workload_targets(tasks: Sequence[str], num_tasks: int) -> dict[str, TargetSpec]:
+    """The bench targets named by a workload."""
+    targets = bench_targets(num_tasks)
+    return {name: targets[name] for name in tasks}
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class Runner:
 
     @classmethod
     def for_workload(cls, workload: Workload, settings: Settings, device: torch.device) -> Runner:
-        targets = {name: bench_targets(settings.num_tasks)[name] for name in workload.tasks}
+        targets = workload_targets(workload.tasks, settings.num_tasks)
         tasks = build_tasks(targets)
         network = build_network(
             settings.backbone,
@@ -220,25 +224,45 @@ def time_runners(
     repeats: int,
     warmup: int,
     progress: Callable[[str], None] | None = None,
+    kinds: Sequence[str] = ("train", "inference"),
 ) -> dict[str, dict[str, list[float]]]:
     """Seconds per training step and per inference of every runner, timed in interleaved rounds
     (every runner once per round, the order reversed every other round) after ``warmup``
     untimed rounds."""
-    times = {label: {"train": [], "inference": []} for label in runners}
+    times: dict[str, dict[str, list[float]]] = {
+        label: {kind: [] for kind in kinds} for label in runners
+    }
     order = list(runners.items())
     for round_index in range(warmup + repeats):
         if progress:
             kind = "warm-up" if round_index < warmup else "timed"
             progress(f"round {round_index + 1}/{warmup + repeats} ({kind})")
         for label, runner in order if round_index % 2 == 0 else reversed(order):
-            for kind, call in (("train", runner.train_step), ("inference", runner.infer)):
+            calls = {"train": runner.train_step, "inference": runner.infer}
+            for kind in kinds:
                 _synchronize(runner.device)
                 started = time.perf_counter()
-                call()
+                calls[kind]()
                 _synchronize(runner.device)
                 if round_index >= warmup:
                     times[label][kind].append(time.perf_counter() - started)
     return times
+
+
+def network_flops(network: nn.Module, image: Tensor) -> tuple[int, int]:
+    """FLOPs of one training step (forward + backward) and of one inference on ``image``.
+
+    Build ``network`` and ``image`` on the meta device to count without memory or compute.
+    """
+    with FlopCounterMode(display=False) as counter:
+        network.eval()
+        network(image)
+    inference = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
+        network.train()
+        outputs = network(image)
+        sum(output.float().sum() for output in outputs.values()).backward()
+    return counter.get_total_flops(), inference
 
 
 def count_flops(workload: Workload, settings: Settings) -> tuple[int, int]:
@@ -247,8 +271,7 @@ def count_flops(workload: Workload, settings: Settings) -> tuple[int, int]:
     Counted on the per-column execution: grouped execution computes the same function, and
     ``torch.utils.flop_counter`` ignores ``groups`` in convolution backward (it would count K x).
     """
-    targets = {name: bench_targets(settings.num_tasks)[name] for name in workload.tasks}
-    tasks = build_tasks(targets)
+    tasks = build_tasks(workload_targets(workload.tasks, settings.num_tasks))
     with torch.device("meta"):
         network = build_network(
             settings.backbone,
@@ -256,17 +279,7 @@ def count_flops(workload: Workload, settings: Settings) -> tuple[int, int]:
             workload.variant,
             shortcut=workload.shortcut,
         )
-        image = torch.empty(settings.batch, 3, *settings.size)
-        with FlopCounterMode(display=False) as counter:
-            network.eval()
-            network(image)
-        inference = counter.get_total_flops()
-        with FlopCounterMode(display=False) as counter:
-            network.train()
-            outputs = network(image)
-            sum(output.float().sum() for output in outputs.values()).backward()
-        train = counter.get_total_flops()
-    return train, inference
+        return network_flops(network, torch.empty(settings.batch, 3, *settings.size))
 
 
 def _resident_bytes(field_name: str) -> int:
@@ -277,13 +290,18 @@ def _resident_bytes(field_name: str) -> int:
     raise NddrError(f"/proc/self/status has no {field_name}")
 
 
-def _peak_memory_probe(workload: Workload, settings: Settings) -> int:
-    """Run in a fresh process: peak memory of building and training ``workload`` (bytes)."""
+def _prepare_process(settings: Settings) -> torch.device:
+    """Threads and host-memory tuning as ``settings`` say, in this process; the device."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
     if settings.keep_freed_memory:
         keep_freed_memory()
-    device = resolve_device(settings.device)
+    return resolve_device(settings.device)
+
+
+def _peak_memory_probe(workload: Workload, settings: Settings) -> int:
+    """Run in a fresh process: peak memory of building and training ``workload`` (bytes)."""
+    device = _prepare_process(settings)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
@@ -357,11 +375,7 @@ def run_benchmark(
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Measure every workload (see the module docstring) and the ratios to the single-task sum."""
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    if settings.keep_freed_memory:
-        keep_freed_memory()
-    device = resolve_device(settings.device)
+    device = _prepare_process(settings)
     settings = replace(settings, threads=settings.threads or torch.get_num_threads())
     torch.manual_seed(0)
     runners = {}

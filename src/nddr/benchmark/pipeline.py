@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
-from nddr.benchmark.network import Runner
+from nddr.benchmark.network import Runner, time_runners
 from nddr.config import Config
 from nddr.data.base import TargetSpec
-from nddr.engine.build import training_loader, training_network, training_set
+from nddr.engine.build import training_batches, training_network, training_set
 from nddr.engine.distributed import resolve_device
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.sampling import AugmentedDataset
@@ -48,20 +48,12 @@ class PipelineReport:
         return {**asdict(self), "headroom": self.headroom}
 
 
-def _batches(config: Config, train_set: AugmentedDataset) -> Iterator[dict[str, torch.Tensor]]:
-    micro_seen = 0
-    while True:
-        for batch in training_loader(train_set, config, micro_seen):
-            micro_seen += 1
-            yield batch
-
-
 def pipeline_throughput(
     config: Config, train_set: AugmentedDataset, batches: int = 20, warmup: int = 2
 ) -> tuple[float, dict[str, torch.Tensor]]:
     """Samples per second of ``config``'s training pipeline over ``batches`` batches, after
     ``warmup`` batches that also start the loader processes; and one batch it produced."""
-    stream = _batches(config, train_set)
+    stream = training_batches(train_set, config)
     for _ in range(warmup):
         sample_batch = next(stream)
     samples, started = 0, time.perf_counter()
@@ -90,17 +82,8 @@ def train_consumption(
         config.run.channels_last,
         config.run.compile,
     )
-    times = []
-    for index in range(warmup + repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        started = time.perf_counter()
-        runner.train_step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if index >= warmup:
-            times.append(time.perf_counter() - started)
-    return len(batch["image"]) / statistics.median(times), str(device)
+    times = time_runners({"config": runner}, repeats, warmup, kinds=("train",))
+    return len(batch["image"]) / statistics.median(times["config"]["train"]), str(device)
 
 
 def run_pipeline_benchmark(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from nddr.config import Config
@@ -53,6 +56,21 @@ def training_loader(
         pin_memory=pin_memory,
         generator=torch.Generator(),
     )
+
+
+def training_batches(
+    train_set: AugmentedDataset,
+    config: Config,
+    micro_seen: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> Iterator[dict[str, Tensor]]:
+    """This rank's micro-batches forever, epoch after epoch, from micro-batch ``micro_seen`` on."""
+    while True:
+        for batch in training_loader(train_set, config, micro_seen, rank, world_size, pin_memory):
+            micro_seen += 1
+            yield batch
 
 
 def training_network(config: Config, tasks: list[Task]) -> MultiTaskNetwork:

@@ -10,6 +10,13 @@ from torch import Tensor, nn
 from nddr.network import MultiTaskNetwork
 from nddr.tasks import Task, total_loss
 
+AMP_DTYPES: dict[str, torch.dtype | None] = {
+    "none": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+"""``run.amp`` / ``--amp`` name -> autocast dtype."""
+
 
 def compute_loss(
     model: nn.Module,

@@ -17,6 +17,7 @@ import random
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from nddr.config import Config
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine import checkpoint as checkpoints
-from nddr.engine.build import training_loader, training_network, training_set
+from nddr.engine.build import training_batches, training_network, training_set
 from nddr.engine.distributed import Context, barrier, max_across, mean_across, setup, teardown
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
@@ -38,14 +39,13 @@ from nddr.engine.log import RunLog
 from nddr.engine.preemption import Preempted, StopSignals
 from nddr.engine.preflight import preflight
 from nddr.engine.sampling import ShardSampler
-from nddr.engine.step import compute_loss, optimizer_step
+from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError
 from nddr.io import atomic_write
 from nddr.network import MultiTaskNetwork, load_weights
 from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks
 
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SKIP_CAP = 0.1
 """With ``optim.skip_nonfinite``, the share of steps that may be skipped (once 5 were) before the
 run stops anyway: more means the recipe diverges, not an odd batch."""
@@ -186,9 +186,9 @@ class Trainer:
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
 
-    def _loader(self, micro_seen: int) -> DataLoader:
+    def _batches(self, micro_seen: int) -> Iterator[dict[str, Tensor]]:
         context = self.context
-        return training_loader(
+        return training_batches(
             self.train_set,
             self.config,
             micro_seen,
@@ -196,13 +196,6 @@ class Trainer:
             context.world_size,
             pin_memory=context.device.type == "cuda",
         )
-
-    def _batches(self, micro_seen: int):
-        """Micro-batches forever, epoch after epoch, from micro-batch ``micro_seen`` on."""
-        while True:
-            for batch in self._loader(micro_seen):
-                micro_seen += 1
-                yield batch
 
     def _restore(self) -> tuple[int, int]:
         latest, warnings = checkpoints.latest_resumable(self.run_dir)
