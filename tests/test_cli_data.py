@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from test_data_imdb_wiki import row, write_face, write_mat
 from test_data_nyuv2 import make_nyudmt
@@ -77,6 +78,17 @@ def test_show_writes_a_grid(tmp_path, capsys):
         )
         == 0
     )
+
+
+def test_help_states_each_actions_default_split(tmp_path, capsys):
+    for action, default in (("show", "train"), ("check", "both")):
+        with pytest.raises(SystemExit):
+            main(["data", action, "--help"])
+        assert f"one split (default: {default})" in capsys.readouterr().out
+    out = tmp_path / "grid.png"
+    argv = ["data", "show", "scenes", str(tmp_path), "--set", "num_images=2", "--set", "size=32"]
+    assert main([*argv, "--num", "1", "--out", str(out)]) == 0
+    assert "samples of scenes train" in capsys.readouterr().out
 
 
 def test_prepare_then_check_nyuv2(tmp_path, capsys):

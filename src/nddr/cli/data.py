@@ -14,6 +14,9 @@ from nddr.data import DATASETS, SPLITS, build_dataset
 from nddr.data.report import sample_grid, summarise
 from nddr.errors import NddrError
 
+SHOW_SPLIT = "train"
+"""The split ``nddr data show`` draws from without ``--split``."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
@@ -44,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         sub.add_argument(
             "root", nargs="?", help="dataset folder (built-in datasets: cache folder, optional)"
         )
-        sub.add_argument("--split", choices=SPLITS, help="one split (default: both)")
+        default_split = "both" if action == "check" else SHOW_SPLIT
+        sub.add_argument("--split", choices=SPLITS, help=f"one split (default: {default_split})")
         sub.add_argument("--tasks", help="comma-separated targets to keep (default: all)")
         sub.add_argument(
             "--set",
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     splits = [args.split] if args.split else list(SPLITS)
     if args.action == "check":
         return _check(args, splits, tasks, options)
-    return _show(args, splits[0] if args.split else "train", tasks, options)
+    return _show(args, args.split or SHOW_SPLIT, tasks, options)
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
