@@ -5,11 +5,14 @@ import json
 import os
 import pathlib
 import pickle
+import re
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from nddr import NddrError, build_network
+from nddr import NddrError, build_network, save_network
 from nddr.data.base import TargetSpec
 from nddr.engine import checkpoint as checkpoints
 from nddr.engine.checkpoint import (
@@ -84,7 +87,8 @@ def test_truncated_model_is_detected_and_resume_falls_back(save, tmp_path):
 def test_flipped_byte_in_model_is_a_checksum_mismatch(save, tmp_path):
     older, newer = save(10), save(20)
     flip_middle_byte(newer / MODEL_FILE)
-    load_state_dict(newer / MODEL_FILE)  # Still loads: only the checksum tells.
+    with pytest.raises(NddrError, match="do not match the checksum saved with them"):
+        load_state_dict(newer / MODEL_FILE)  # The tensors' own checksum tells too.
     message = rf"step_00000020.* is corrupt \(checksum mismatch in {MODEL_FILE}\)"
     with pytest.raises(NddrError, match=message):
         verify_checkpoint(newer)
@@ -231,3 +235,49 @@ def test_pickled_code_in_a_trainer_state_is_refused_and_never_run(save, tmp_path
     with pytest.raises(NddrError, match=r"trainer\.pt.* would run code when loaded; refusing it"):
         load_trainer_state(folder)
     assert not target.exists()
+
+
+def test_load_model_of_a_save_network_file_says_what_it_lacks(tmp_path):
+    network = build_network("tiny", {"seg": 3}, "nddr", backbone_options={"width": 4})
+    path = save_network(network, tmp_path / "net.pt")
+    with pytest.raises(NddrError, match=r"is a network file \(nddr.save_network\), not a training"):
+        load_model(path)
+
+
+def _edit_tasks(model_file: pathlib.Path, value: str) -> None:
+    with safe_open(str(model_file), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    save_file(tensors, str(model_file), metadata={**metadata, "nddr_tasks": value})
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ('[{"name": "seg"', "metadata 'nddr_tasks' is not valid JSON"),
+        ('{"seg": 1}', "metadata 'nddr_tasks' is a dict, not a list"),
+        ('[{"name": "seg", "kind": "segmentation"}]', "does not have exactly the keys"),
+        (
+            '[{"name": "seg", "kind": "segmentation", "num_classes": "3", "class_names": null, '
+            '"weight": 1}]',
+            "num_classes = '3' has the wrong type",
+        ),
+        (
+            '[{"name": "seg", "kind": "segmentaton", "num_classes": 3, "class_names": null, '
+            '"weight": 1}]',
+            "unknown target kind 'segmentaton'",
+        ),
+        (
+            '[{"name": "depth", "kind": "depth", "num_classes": null, "class_names": null, '
+            '"weight": 1}]',
+            "names tasks ['depth'] but the network has ['seg']",
+        ),
+    ],
+)
+def test_edited_task_metadata_is_one_line_naming_the_key(save, tmp_path, value, message):
+    folder = save(10)
+    (folder / MANIFEST_FILE).unlink()  # as if saved before manifests: only the metadata tells
+    _edit_tasks(folder / MODEL_FILE, value)
+    with pytest.raises(NddrError, match=re.escape(message)) as error:
+        load_model(folder)
+    assert MODEL_FILE in str(error.value) and "\n" not in str(error.value)

@@ -5,9 +5,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from nddr import NddrError
-from nddr.io import file_sha256, load_state_dict, read_metadata, save_state_dict
+from nddr.io import (
+    file_sha256,
+    is_safetensors,
+    load_state_dict,
+    read_metadata,
+    save_state_dict,
+)
 
 
 def test_round_trip_with_metadata(tmp_path):
@@ -101,3 +108,50 @@ def test_file_sha256_reads_in_chunks(tmp_path):
     assert file_sha256(path, chunk_size=1000) == expected
     (tmp_path / "empty").write_bytes(b"")
     assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def test_format_is_told_by_content_not_suffix(tmp_path):
+    state = {"w": torch.arange(4.0)}
+    written = save_state_dict(state, tmp_path / "w.pt", metadata={"nddr_x": [1]})
+    assert is_safetensors(written) and torch.equal(load_state_dict(written)["w"], state["w"])
+    assert read_metadata(written) == {"nddr_x": [1]}
+    pickled = tmp_path / "w.bin"
+    torch.save(state, pickled)
+    assert not is_safetensors(pickled) and torch.equal(load_state_dict(pickled)["w"], state["w"])
+    with pytest.raises(NddrError, match="a torch file, which carries no nddr metadata"):
+        read_metadata(pickled)
+
+
+def test_flipped_tensor_byte_fails_the_checksum(tmp_path):
+    path = save_state_dict({"w": torch.ones(64)}, tmp_path / "w.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(NddrError, match=r"w\.safetensors is corrupt: its tensors do not match"):
+        load_state_dict(path)
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
+    weights = torch.ones(3)
+    weights[1] = float("nan")
+    for path in (tmp_path / "w.pth", tmp_path / "w.safetensors"):
+        if path.suffix == ".pth":
+            torch.save({"ok": torch.ones(1), "layer.weight": weights}, path)
+        else:
+            save_file({"ok": torch.ones(1), "layer.weight": weights}, str(path))
+        with pytest.raises(NddrError, match="tensor 'layer.weight' holds NaN or Inf values"):
+            load_state_dict(path)
+
+
+def test_metadata_of_other_tools_stays_text_and_edited_nddr_keys_fail(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.ones(1)}, str(path), metadata={"format": "pt", "nddr_x": "{broken"})
+    with pytest.raises(NddrError, match="metadata 'nddr_x' is not valid JSON"):
+        read_metadata(path)
+    save_file({"w": torch.ones(1)}, str(path), metadata={"format": "pt"})
+    assert read_metadata(path) == {"format": "pt"}
+
+
+def test_a_folder_is_named_as_one(tmp_path):
+    with pytest.raises(NddrError, match="is a folder: pass the path of a .safetensors or .pth"):
+        load_state_dict(tmp_path)

@@ -1,6 +1,10 @@
+import re
+
 import pytest
 import torch
 from conftest import randomise_batch_norm
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 import nddr
 from nddr import NddrError
@@ -121,3 +125,78 @@ def test_load_network_errors(tmp_path):
     network = nddr.build_network("tiny", {"a": 2}, "nddr")
     with pytest.raises(NddrError, match="unexpected 1 keys: x"):
         nddr.load_weights(network, bare)
+
+
+def _tiny_network() -> nddr.MultiTaskNetwork:
+    torch.manual_seed(0)
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", backbone_options={"width": 4})
+    randomise_batch_norm(network)
+    return network
+
+
+def _edit_metadata(path, key, value: str) -> None:
+    """Rewrite one metadata entry of a safetensors file as a hand edit would."""
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    save_file(tensors, str(path), metadata={**metadata, key: value})
+
+
+@pytest.mark.parametrize("name", ["net.pt", "net.pth", "net.bin", "net"])
+def test_save_network_loads_back_whatever_the_suffix(tmp_path, name):
+    network = _tiny_network()
+    loaded = nddr.load_network(nddr.save_network(network, tmp_path / name))
+    assert loaded.config == network.config
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_torch_files_still_load_as_weights_whatever_the_suffix(tmp_path):
+    network = _tiny_network()
+    path = tmp_path / "weights.safetensors.bak"
+    torch.save(network.state_dict(), path)
+    other = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", backbone_options={"width": 4})
+    nddr.load_weights(other, path)
+    assert torch.equal(other.state_dict()["heads.a.fc8.weight"], network.state_dict()["heads.a.fc8.weight"])
+    with pytest.raises(NddrError, match=r"not a readable safetensors file \(a torch file, not one written by nddr.save_network"):
+        nddr.load_network(path)
+
+
+def test_load_network_of_a_folder(tmp_path):
+    with pytest.raises(NddrError, match=r"folder .* holds no checkpoint .* or a network file"):
+        nddr.load_network(tmp_path)
+    network = _tiny_network()
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000005"
+    nddr.save_network(network, checkpoint / "model.safetensors")
+    for folder in (tmp_path / "run", checkpoint):
+        loaded = nddr.load_network(folder)
+        assert torch.equal(loaded.state_dict()["heads.b.fc8.bias"], network.state_dict()["heads.b.fc8.bias"])
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ('{"backbone": "tiny", "tasks": [', "metadata 'nddr_network' is not valid JSON"),
+        ('["tiny"]', "metadata 'nddr_network' is a list, not a mapping"),
+        ('{"backbone": "tiny", "tasks": [], "colour": 1}', "has an unknown key 'colour'"),
+        ('{"backbone": "tiny", "tasks": "a"}', "tasks = 'a' is not a list"),
+        ('{"backbone": "tiny", "tasks": [{"name": "a"}]}', "tasks entry {'name': 'a'} is not a head spec"),
+        ('{"tasks": []}', "has no 'backbone'"),
+        ('{"backbone": "tiny", "tasks": [{"name": "a", "out_channels": 2}], "variant": "ndr"}', "does not build a network (unknown variant 'ndr'"),
+    ],
+)
+def test_edited_network_metadata_is_one_line_naming_the_key(tmp_path, value, message):
+    path = nddr.save_network(_tiny_network(), tmp_path / "net.safetensors")
+    _edit_metadata(path, "nddr_network", value)
+    with pytest.raises(NddrError, match=re.escape(message)) as error:
+        nddr.load_network(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_flipped_byte_in_tensor_data_is_refused(tmp_path):
+    path = nddr.save_network(_tiny_network(), tmp_path / "net.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # inside the last tensor's bytes, past the header
+    path.write_bytes(bytes(data))
+    with pytest.raises(NddrError, match="is corrupt: its tensors do not match the checksum"):
+        nddr.load_network(path)

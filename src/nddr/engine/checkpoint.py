@@ -288,7 +288,8 @@ def _locate_model_file(path: Path) -> Path:
             f"checkpoint {str(path)!r} does not exist: pass a run folder, a checkpoint folder or a model .safetensors"
         )
     raise NddrError(
-        f"{str(path)!r} holds no checkpoint (no checkpoints/step_*/{MODEL_FILE}): has the run saved one yet?"
+        f"folder {str(path)!r} holds no checkpoint (no {MODEL_FILE}, no checkpoints/step_*/{MODEL_FILE}): "
+        "pass a run folder that has saved one, a checkpoint folder or a network file"
     )
 
 
@@ -326,23 +327,64 @@ def load_model(path: PathLike) -> tuple[MultiTaskNetwork, list[Task], dict[str, 
     """Rebuild the trained network, its tasks and its experiment config from a checkpoint."""
     model_file = find_model_file(path)
     metadata = read_metadata(model_file)
-    if not isinstance(metadata.get(CONFIG_KEY), dict) or not isinstance(
-        metadata.get(TASKS_KEY), list
-    ):
+    if CONFIG_KEY not in metadata:
         raise NddrError(
             f"{str(model_file)!r} is not a training checkpoint of nddr (no network config and tasks in its metadata)"
         )
-    network = load_network(model_file)
-    tasks = [
-        build_task(
-            entry["name"],
-            TargetSpec(
-                entry["kind"],
-                entry["num_classes"],
-                tuple(entry["class_names"]) if entry["class_names"] else None,
-            ),
-            entry["weight"],
+    if TASKS_KEY not in metadata or EXPERIMENT_KEY not in metadata:
+        raise NddrError(
+            f"{str(model_file)!r} is a network file (nddr.save_network), not a training checkpoint: it lacks the "
+            "tasks and the experiment config (dataset) this needs; pass the run folder of nddr train or one of its "
+            "checkpoints/step_* folders"
         )
-        for entry in metadata[TASKS_KEY]
-    ]
-    return network, tasks, metadata.get(EXPERIMENT_KEY) or {}
+    network = load_network(model_file)
+    tasks = _stored_tasks(model_file, metadata[TASKS_KEY], network.task_names)
+    experiment = metadata[EXPERIMENT_KEY]
+    if not isinstance(experiment, dict):
+        raise NddrError(
+            f"{str(model_file)!r}: metadata {EXPERIMENT_KEY!r} is a {type(experiment).__name__}, not a mapping; "
+            "it was edited: use the checkpoint as nddr train saved it"
+        )
+    return network, tasks, experiment
+
+
+_TASK_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "kind": (str,),
+    "num_classes": (int, type(None)),
+    "class_names": (list, type(None)),
+    "weight": (int, float),
+}
+
+
+def _stored_tasks(model_file: Path, entries: object, names: Iterable[str]) -> list[Task]:
+    """The tasks saved in a checkpoint's metadata, each entry checked so that an edited file
+    fails in one line naming the key."""
+    where = f"{str(model_file)!r}: metadata {TASKS_KEY!r}"
+    fix = "it was edited: use the checkpoint as nddr train saved it"
+    if not isinstance(entries, list):
+        raise NddrError(f"{where} is a {type(entries).__name__}, not a list; {fix}")
+    tasks = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.keys() != _TASK_ENTRY_TYPES.keys():
+            raise NddrError(
+                f"{where}: entry {entry!r} does not have exactly the keys {', '.join(_TASK_ENTRY_TYPES)}; {fix}"
+            )
+        for key, types in _TASK_ENTRY_TYPES.items():
+            if not isinstance(entry[key], types) or isinstance(entry[key], bool):
+                raise NddrError(f"{where}: {key} = {entry[key]!r} has the wrong type; {fix}")
+        class_names = tuple(entry["class_names"]) if entry["class_names"] else None
+        try:
+            task = build_task(
+                entry["name"],
+                TargetSpec(entry["kind"], entry["num_classes"], class_names),
+                entry["weight"],
+            )
+        except NddrError as error:
+            raise NddrError(f"{where}: {error}; {fix}") from None
+        tasks.append(task)
+    if [task.name for task in tasks] != list(names):
+        raise NddrError(
+            f"{where} names tasks {[task.name for task in tasks]} but the network has {list(names)}; {fix}"
+        )
+    return tasks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 from torch import Tensor
 
 from nddr.errors import NddrError, describe_keys
-from nddr.io import PathLike, load_state_dict, read_metadata, save_state_dict
+from nddr.heads import HeadSpec
+from nddr.io import PathLike, is_safetensors, load_state_dict, read_metadata, save_state_dict
 from nddr.network.builder import build_network
 from nddr.network.model import MultiTaskNetwork
 
@@ -18,25 +20,98 @@ CONFIG_KEY = "nddr_network"
 
 
 def save_network(network: MultiTaskNetwork, path: PathLike) -> Path:
-    """Write the network's weights (safetensors, atomically) with its build config as metadata."""
+    """Write the network's weights with its build config as metadata.
+
+    The file is safetensors whatever the suffix of ``path`` (:func:`load_network` tells the
+    format by content), written atomically, with a checksum of the tensors.
+    """
     metadata = {CONFIG_KEY: network.config} if network.config is not None else None
     return save_state_dict(network.state_dict(), path, metadata)
 
 
 def load_network(path: PathLike) -> MultiTaskNetwork:
-    """Rebuild a network saved by :func:`save_network` and load its weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise NddrError(f"network file {path} not found: pass a .safetensors file written by nddr")
-    config = read_metadata(path).get(CONFIG_KEY)
-    if not isinstance(config, dict):
+    """Rebuild a network saved by :func:`save_network` and load its weights.
+
+    ``path`` is the file (whatever its suffix), or a checkpoint or run folder of ``nddr train``
+    (its newest checkpoint, verified against the checkpoint's manifest).
+    """
+    path = _network_file(Path(path))
+    config = stored_config(path)
+    if config is None:
         raise NddrError(
             f"network file {path} carries no nddr build config (a custom backbone, or not written by "
             "nddr): build the network yourself and call nddr.load_weights(network, path)"
         )
-    network = build_network(**config)
+    try:
+        network = build_network(**config)
+    except (NddrError, TypeError, ValueError) as error:
+        raise NddrError(
+            f"network file {path}: its {CONFIG_KEY!r} metadata does not build a network ({error}); "
+            "it was edited: save the network again with nddr.save_network"
+        ) from None
     load_weights(network, path)
     return network
+
+
+def _network_file(path: Path) -> Path:
+    """The file behind ``path``: itself, or the model file of a checkpoint or run folder."""
+    if path.is_dir():
+        from nddr.engine.checkpoint import find_model_file
+
+        return find_model_file(path)
+    if not path.is_file():
+        raise NddrError(
+            f"network file {path} not found: pass a file written by nddr.save_network, or a "
+            "checkpoint or run folder of nddr train"
+        )
+    if not is_safetensors(path):
+        raise NddrError(
+            f"network file {path} is not a readable safetensors file (a torch file, not one written "
+            "by nddr.save_network): build the network yourself and call nddr.load_weights(network, path)"
+        )
+    return path
+
+
+_CONFIG_TYPES: dict[str, type] = {
+    "backbone": str,
+    "tasks": list,
+    "variant": str,
+    "shortcut": bool,
+    "backbone_options": dict,
+    "fusion_options": dict,
+    "head_options": dict,
+}
+_HEAD_FIELDS = {field.name for field in dataclasses.fields(HeadSpec)}
+
+
+def stored_config(path: PathLike) -> dict | None:
+    """The build config that :func:`save_network` stored in ``path`` (``None`` if there is none),
+    checked key by key so that an edited file fails in one line naming the key."""
+    config = read_metadata(path).get(CONFIG_KEY)
+    if config is None:
+        return None
+    where = f"network file {path}: metadata {CONFIG_KEY!r}"
+    fix = "it was edited: save the network again with nddr.save_network"
+    if not isinstance(config, dict):
+        raise NddrError(f"{where} is a {type(config).__name__}, not a mapping; {fix}")
+    for key, value in config.items():
+        if key not in _CONFIG_TYPES:
+            raise NddrError(
+                f"{where} has an unknown key {key!r} (known: {', '.join(_CONFIG_TYPES)}); {fix}"
+            )
+        if not isinstance(value, _CONFIG_TYPES[key]):
+            raise NddrError(
+                f"{where}: {key} = {value!r} is not a {_CONFIG_TYPES[key].__name__}; {fix}"
+            )
+    for key in ("backbone", "tasks"):
+        if key not in config:
+            raise NddrError(f"{where} has no {key!r}; {fix}")
+    for task in config["tasks"]:
+        if not isinstance(task, dict) or not {"name", "out_channels"} <= task.keys() <= _HEAD_FIELDS:
+            raise NddrError(
+                f"{where}: tasks entry {task!r} is not a head spec (keys {', '.join(sorted(_HEAD_FIELDS))}); {fix}"
+            )
+    return config
 
 
 def load_weights(network: MultiTaskNetwork, source: PathLike | Mapping[str, Tensor]) -> None:
@@ -97,9 +172,9 @@ def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, P
 
 
 def _tasks_of(state: Mapping[str, Tensor], path: PathLike) -> list[str]:
-    if str(path).endswith(".safetensors"):
-        config = read_metadata(path).get(CONFIG_KEY)
-        if isinstance(config, dict):
+    if is_safetensors(path):
+        config = stored_config(path)
+        if config is not None:
             return [task["name"] for task in config["tasks"]]
     return list(dict.fromkeys(key.split(".")[1] for key in state if key.startswith("heads.")))
 
