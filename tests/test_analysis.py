@@ -1,4 +1,4 @@
-"""NDDR shares (nddr.analysis): block-norm shares, their table, record and heatmap."""
+"""Fusion shares (nddr.analysis): block-norm shares, their table, record and heatmap."""
 
 import json
 
@@ -12,6 +12,7 @@ from nddr import NddrError
 from nddr.analysis import (
     CELL,
     format_shares,
+    fusion_shares,
     nddr_shares,
     share_colour,
     shares_heatmap,
@@ -120,10 +121,77 @@ def test_a_wrapped_network_is_unwrapped():
     assert len(shares) == 5
 
 
-@pytest.mark.parametrize("variant", ["single", "cross_stitch", "sluice", "multi"])
+@pytest.mark.parametrize("variant", ["cross_stitch", "sluice"])
 def test_networks_without_nddr_layers_are_refused(variant):
     with pytest.raises(NddrError, match=rf"'{variant}' network .* has no NDDR layers"):
         nddr_shares(_network(variant=variant))
+
+
+@pytest.mark.parametrize("variant", ["single", "multi"])
+def test_networks_without_fusion_layers_are_refused(variant):
+    with pytest.raises(NddrError, match=rf"'{variant}' network .* has no fusion layers"):
+        fusion_shares(_network(variant=variant))
+
+
+def test_fusion_shares_of_nddr_are_nddr_shares():
+    network = _network(THREE_TASKS)
+    nn.init.normal_(network.fusions[3].conv.weight)
+    assert fusion_shares(network) == nddr_shares(network)
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_cross_stitch_shares_are_norms_of_the_alphas(per_channel):
+    network = _network(THREE_TASKS, "cross_stitch", per_channel=per_channel)
+    shares = fusion_shares(network)
+    assert [layer.name for layer in shares] == [f"Cross-stitch {s}" for s in range(1, 6)]
+    _assert_shares(shares[0], _expected(3, 0.9, 0.05))
+    layer = network.fusions[1]
+    with torch.no_grad():
+        if per_channel:  # task 1 <- task 0: alphas 3 and 4 on two channels: norm 5
+            layer.weight[1].zero_()
+            layer.weight[1, 0, :2] = torch.tensor([3.0, 4.0])
+            layer.weight[1, 2, 0] = -5.0
+            expected_row = [0.5, 0.0, 0.5]
+        else:  # one alpha per task pair: shares |a_kj| / sum_j |a_kj|
+            layer.weight[1] = torch.tensor([1.0, -2.0, 5.0])
+            expected_row = [0.125, 0.25, 0.625]
+    _assert_shares([fusion_shares(network)[1].shares[1]], [expected_row])
+
+
+def test_sluice_shares_aggregate_alpha_over_each_tasks_subspaces():
+    network = _network(TWO_TASKS, "sluice")  # M = 2 subspaces: alpha is 4 x 4
+    shares = fusion_shares(network)
+    assert shares[2].name == "Sluice 3" and shares[2].kind == "sluice"
+    _assert_shares(shares[2], _expected(2, 0.9, 0.1))
+    with torch.no_grad():  # rows 0-1: task 0's subspaces; columns 2-3: task 1's
+        network.fusions[2].alpha.copy_(
+            torch.tensor(
+                [
+                    [1.0, 0.0, 0.0, 2.0],
+                    [0.0, 0.0, 2.0, 0.0],
+                    [0.0, 0.0, 3.0, 4.0],
+                    [0.0, 0.0, 0.0, 0.0],
+                ]
+            )
+        )
+    # task 0 <- task 0: ||[[1, 0], [0, 0]]|| = 1; <- task 1: ||[[0, 2], [2, 0]]|| = sqrt(8)
+    own, other = 1.0, 8.0**0.5
+    expected = [[own / (own + other), other / (own + other)], [0.0, 1.0]]
+    _assert_shares(fusion_shares(network)[2], expected)
+
+
+@pytest.mark.parametrize("variant", ["cross_stitch", "sluice"])
+def test_fold_bn_is_refused_for_layers_without_batch_norm(variant):
+    with pytest.raises(NddrError, match="have none: leave it off"):
+        fusion_shares(_network(variant=variant), fold_bn=True)
+
+
+def test_record_and_table_name_the_fusion_kind():
+    shares = fusion_shares(_network(TWO_TASKS, "sluice"))
+    assert shares_record(shares)["sluice2/seg<-normals"] == pytest.approx(0.1)
+    table = format_shares(shares)
+    assert "Sluice 5 (64 channels per task)" in table and "subspaces" in table
+    assert shares[0].as_dict()["kind"] == "sluice"
 
 
 def test_table_record_and_json():

@@ -78,8 +78,27 @@ def test_bad_input_is_one_line_error(tmp_path):
     plain = save_state_dict(torch.nn.Linear(2, 2).state_dict(), tmp_path / "plain.safetensors")
     with pytest.raises(NddrError, match="no nddr build config"):
         _inspect(str(plain))
-    with pytest.raises(NddrError, match=r"'cross_stitch' network .* has no NDDR layers"):
-        _inspect(str(_save(tmp_path / "cs.safetensors", "cross_stitch")))
+    with pytest.raises(NddrError, match=r"'multi' network .* has no fusion layers"):
+        _inspect(str(_save(tmp_path / "multi.safetensors", "multi")))
+    with pytest.raises(NddrError, match="leave it off"):
+        _inspect(str(_save(tmp_path / "cs.safetensors", "cross_stitch")), "--fold-bn")
+
+
+@pytest.mark.parametrize(
+    ("variant", "title"), [("cross_stitch", "Cross-stitch"), ("sluice", "Sluice")]
+)
+def test_cross_stitch_and_sluice_checkpoints_print_a_table(tmp_path, capsys, variant, title):
+    model = _save(tmp_path / "net.safetensors", variant, init=(0.7, 0.3))
+    assert _inspect(str(model)) == 0
+    out = capsys.readouterr().out
+    assert f"{title} 1 (16 channels per task)" in out and f"{title} 5" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("seg <-")]
+    assert rows == [["seg", "<-", "70.0%", "30.0%"]] * 5
+    assert Image.open(tmp_path / cmd.HEATMAP_NAME).format == "PNG"
+    assert _inspect(str(model), "--json", "--no-heatmap") == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert [layer["kind"] for layer in layers] == [variant] * 5
+    assert layers[2]["shares"][1] == pytest.approx([0.3, 0.7])
 
 
 def test_errors_exit_2_through_main(tmp_path, capsys, monkeypatch):

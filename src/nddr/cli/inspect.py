@@ -1,7 +1,8 @@
-"""``nddr inspect``: what a trained network's NDDR layers learned (paper §3.1).
+"""``nddr inspect``: what a trained network's fusion layers learned (paper §3.1).
 
-Prints, per NDDR layer, the share of each task's output drawn from each task's input (block norms
-of the layer's 1x1 weights, see :mod:`nddr.analysis`) and draws them as a PNG heatmap.
+Prints, per fusion layer (NDDR, cross-stitch or sluice), the share of each task's output drawn
+from each task's input (block norms of the layer's weights, see :mod:`nddr.analysis`) and draws
+them as a PNG heatmap.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nddr.analysis import format_shares, nddr_shares, shares_heatmap
+from nddr.analysis import format_shares, fusion_shares, shares_heatmap
 from nddr.engine.checkpoint import find_model_file
 from nddr.errors import NddrError
 from nddr.network import load_network
@@ -21,10 +22,10 @@ HEATMAP_NAME = "nddr_shares.png"
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="show what the NDDR layers learned: each task's share of each task's features",
-        description="Per NDDR layer of a trained network, the share of each task's output drawn "
-        "from each task's input (Frobenius norms of the 1x1 weight blocks), as a table and a PNG "
-        "heatmap.",
+        help="show what the fusion layers learned: each task's share of each task's features",
+        description="Per fusion layer (NDDR, cross-stitch or sluice) of a trained network, the "
+        "share of each task's output drawn from each task's input (Frobenius norms of the "
+        "task-to-task blocks of its weights or alphas), as a table and a PNG heatmap.",
     )
     parser.add_argument(
         "checkpoint",
@@ -40,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument(
         "--fold-bn",
         action="store_true",
-        help="fold each output channel's batch-norm scale into the weights first",
+        help="fold each output channel's batch-norm scale into the weights first (NDDR layers)",
     )
 
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     model_file = find_model_file(args.checkpoint)
     network = load_network(model_file)
     try:
-        shares = nddr_shares(network, fold_bn=args.fold_bn)
+        shares = fusion_shares(network, fold_bn=args.fold_bn)
     except NddrError as error:
         raise NddrError(f"{model_file}: {error}") from None
     heatmap = None
