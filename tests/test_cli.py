@@ -1,9 +1,16 @@
+import math
 import subprocess
 import sys
 
 import pytest
+import torch
 
+import nddr
 from nddr.cli import main
+from nddr.data import build_dataset
+from nddr.engine.checkpoint import model_metadata
+from nddr.io import save_state_dict
+from nddr.tasks import build_tasks
 
 
 def test_models_lists_backbones_and_variants(capsys):
@@ -76,3 +83,47 @@ def test_console_script_runs():
         == "nddr models: error: timm has no model 'nope': see timm.list_models() for the names"
     )
     assert "Traceback" not in result.stderr
+
+
+def _scenes_checkpoint(tmp_path, scale_heads: float | None = None):
+    """A checkpoint of a tiny network for the Scenes data under ``tmp_path`` (2 images, 16 px)."""
+    options = {"size": 16, "num_images": 2}
+    targets = build_dataset("scenes", tmp_path, "test", **options).targets
+    tasks = build_tasks(targets)
+    torch.manual_seed(0)
+    network = nddr.build_network(
+        "tiny", [task.head_spec() for task in tasks], "nddr", backbone_options={"width": 4}
+    )
+    if scale_heads is not None:
+        with torch.no_grad():
+            for parameter in network.heads.parameters():
+                parameter.fill_(scale_heads)
+    experiment = {"data": {"name": "scenes", "root": str(tmp_path), "options": options}}
+    path = tmp_path / "model.safetensors"
+    return save_state_dict(network.state_dict(), path, model_metadata(network, tasks, experiment))
+
+
+def test_eval_refuses_non_finite_outputs(tmp_path, capsys):
+    checkpoint = _scenes_checkpoint(tmp_path, scale_heads=1e38)
+    assert main(["eval", str(checkpoint), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nddr eval: error: the network's outputs hold NaN or Inf values")
+    assert "'segmentation'" in err and "\n" not in err
+
+
+def test_eval_refuses_nan_metrics(tmp_path, capsys, monkeypatch):
+    checkpoint = _scenes_checkpoint(tmp_path)
+    nan = {"segmentation": {"miou": math.nan, "pixel_accuracy": 50.0}}
+    monkeypatch.setattr("nddr.engine.evaluate", lambda *args, **kwargs: nan)
+    assert main(["eval", str(checkpoint), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "segmentation/miou came out NaN on scenes test" in err and "\n" not in err
+
+
+def test_eval_of_a_save_network_file_says_what_it_lacks(tmp_path, capsys):
+    network = nddr.build_network("tiny", {"segmentation": 4}, "nddr", backbone_options={"width": 4})
+    path = nddr.save_network(network, tmp_path / "net.pt")
+    assert main(["eval", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a network file (nddr.save_network), not a training checkpoint" in err
+    assert "pass the run folder" in err and "\n" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
@@ -51,9 +52,27 @@ def run(args: argparse.Namespace) -> int:
         num_workers=data.workers,
     )
     results = evaluate(network, tasks, loader, device)
+    _refuse_undefined(results, f"{data.name} test")
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"{data.name} test ({len(dataset)} samples)")
         print(format_results(results))
     return 0
+
+
+def _refuse_undefined(results: dict[str, dict[str, float]], split: str) -> None:
+    """A NaN metric (no valid target to measure) is an error, never a number printed with exit 0."""
+    from nddr.errors import NddrError
+
+    undefined = [
+        f"{task}/{key}"
+        for task, values in results.items()
+        for key, value in values.items()
+        if not math.isfinite(value)
+    ]
+    if undefined:
+        raise NddrError(
+            f"{', '.join(undefined)} came out NaN on {split}: the split holds no valid target for "
+            "them; check it with nddr data check"
+        )

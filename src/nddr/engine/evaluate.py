@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from nddr.errors import NddrError
 from nddr.tasks import Task
 
 
@@ -22,9 +23,11 @@ def evaluate(
     """Metrics of each task (paper definitions, :mod:`nddr.metrics`) over ``batches``.
 
     Under DDP each rank passes its shard; the metrics reduce over ranks, so every rank returns
-    the result of the whole split. Predictions are upsampled to the labels' full resolution.
+    the result of the whole split. Predictions are upsampled to the labels' full resolution. A
+    NaN or Inf output is an error rather than NaN or arbitrary metrics.
     """
     metrics = {task.name: task.metric().to(device) for task in tasks}
+    nonfinite = torch.zeros(len(tasks), dtype=torch.long, device=device)
     was_training = network.training
     network.eval()
     for batch in batches:
@@ -33,15 +36,31 @@ def evaluate(
             image = image.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             outputs = network(image)
-        for task in tasks:
+        for index, task in enumerate(tasks):
+            output = outputs[task.name].float()
+            nonfinite[index] += output.numel() - torch.isfinite(output).sum()
             target = batch[task.name].to(device, non_blocking=True)
             size = tuple(target.shape[-2:]) if task.dense else None
-            metrics[task.name].update(task.predict(outputs[task.name].float(), size), target)
+            metrics[task.name].update(task.predict(output, size), target)
     network.train(was_training)
+    _refuse_nonfinite(tasks, nonfinite)
     return {
         name: {key: float(value) for key, value in metric.compute().items()}
         for name, metric in metrics.items()
     }
+
+
+def _refuse_nonfinite(tasks: list[Task], nonfinite: torch.Tensor) -> None:
+    """Refuse NaN or Inf outputs (counted per task, summed over DDP ranks so that every rank
+    raises): their metrics would be NaN, or silently wrong after an arg-max."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(nonfinite)
+    bad = [f"{task.name!r} ({int(count)} values)" for task, count in zip(tasks, nonfinite) if count]
+    if bad:
+        raise NddrError(
+            f"the network's outputs hold NaN or Inf values: {', '.join(bad)}; its weights are "
+            "damaged or overflow (under autocast, evaluate in float32), so no metric would be right"
+        )
 
 
 def format_results(results: dict[str, dict[str, float]]) -> str:
