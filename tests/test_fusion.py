@@ -158,8 +158,40 @@ def test_sluice_orthogonality_penalty():
 
 
 def test_sluice_needs_divisible_channels():
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="5 channels do not divide by 2"):
         Sluice(5, 2)
+
+
+@pytest.mark.parametrize(
+    ("fusion", "options", "message"),
+    [
+        (NDDR, {"init": [1.0, 0.0, 0.0]}, "NDDR init takes (alpha, beta), two finite numbers"),
+        (NDDR, {"init": [float("nan"), 0.0]}, "got [nan, 0.0]"),
+        (NDDR, {"init": "random"}, "or 'xavier'; got 'random'"),
+        (CrossStitch, {"init": "xavier"}, "(xavier is NDDR's only); got 'xavier'"),
+        (Sluice, {"init": [0.9, float("inf")]}, "Sluice init takes (alpha, beta)"),
+        (CrossStitch, {"activation": False}, "CrossStitch takes no option 'activation'; it takes init"),
+        (NDDR, {"divide_beta": "no"}, "NDDR option divide_beta is true or false, got 'no'"),
+        (NDDR, {"bn_momentum": 1.5}, "NDDR option bn_momentum lies in [0.0, 1.0], got 1.5"),
+        (NDDR, {"bn_eps": float("nan")}, "NDDR option bn_eps is a finite number, got nan"),
+        (Sluice, {"num_subspaces": 2.5}, "Sluice option num_subspaces is an integer, got 2.5"),
+        (Sluice, {"penalty_weight": -1}, "penalty_weight lies in [0.0, inf], got -1"),
+    ],
+)
+def test_bad_fusion_options_are_named_before_building(fusion, options, message):
+    with pytest.raises(ValueError) as raised:
+        fusion.check_options(options)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    if "init" in options:
+        with pytest.raises(ValueError, match="init takes"):
+            fusion(4, 2, **options)
+
+
+def test_good_fusion_options_pass_the_check():
+    NDDR.check_options({"init": "xavier", "bn_eps": 0.0, "activation": False})
+    CrossStitch.check_options({"init": [1, 0], "per_channel": False})
+    Sluice.check_options({"init": (0.5, 0.5), "num_subspaces": 4, "penalty_weight": 0})
+    assert CrossStitch(4, 2, init=[1, 0]).init == (1.0, 0.0)
 
 
 def test_layer_selection_starts_at_last_stage_and_learns_all():

@@ -1,29 +1,45 @@
 """Experiment configs: typed, validated, one YAML file per experiment.
 
-A config has four sections (``data``, ``model``, ``optim``, ``run``) plus a ``name``; every field
-has the paper's default where the paper gives one (§4.2: SGD momentum 0.9, base lr 1e-3, poly
-decay power 0.9, weight decay 5e-4, fusion layers at 100x, last classifier at 10x / 20x, normal
-loss weight 20 on NYUv2). ``key=value`` overrides use dotted keys (``optim.steps=200``). An unknown
-key or a bad value is a one-line :class:`~nddr.errors.NddrError` naming the closest valid key.
+A config has four sections (``data``, ``model``, ``optim``, ``run``) plus a ``name``. The field
+defaults are the one default experiment, what ``nddr train`` runs with no config (or an empty
+one): NDDR-CNN on the tiny backbone and built-in Scenes (segmentation + normals), a few minutes
+on a laptop CPU. The paper's recipe (§4.2: crop 321, batch 10, 20k steps, SGD momentum 0.9, base
+lr 1e-3, poly decay 0.9, weight decay 5e-4, fusion layers at 100x, last classifier at 10x / 20x)
+is written out in the paper's configs (``configs/nyuv2/recipe_base.yaml``,
+``configs/imdb_wiki/vgg16_base.yaml``). ``key=value`` overrides use dotted keys
+(``optim.steps=200``). An unknown key or a bad value is a one-line
+:class:`~nddr.errors.NddrError` naming the closest valid key.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from nddr.backbones import check_backbone_options
 from nddr.errors import NddrError
 from nddr.io import PathLike
+from nddr.network.builder import check_fusion_options, check_head_options
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -31,24 +47,46 @@ class DataConfig(_Section):
 
     name: str = Field("scenes", description="dataset: scenes, multidigits, nyuv2, imdb_wiki")
     root: str | None = Field(None, description="dataset folder (built-in: cache folder)")
-    tasks: list[str] | None = Field(None, description="targets to train on (null: all)")
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="dataset options, e.g. {size: 64}"
+    tasks: list[str] | None = Field(
+        ["segmentation", "normals"],
+        description="targets to train on (null: all; another data.name: all unless given)",
     )
-    crop_size: int | None = Field(321, ge=1, description="training crop (null: whole image)")
+    options: dict[str, Any] = Field(
+        {"size": 64}, description="dataset options (another data.name: none unless given)"
+    )
+    crop_size: int | None = Field(
+        64, ge=1, description="training crop (null: whole image); at most the scaled image"
+    )
     scale_range: tuple[float, float] | None = Field(
-        (0.5, 1.5), description="random scale range (null: none)"
+        (0.5, 1.5), description="random scale range lo <= hi, both > 0 (null: none)"
     )
     flip: bool = Field(True, description="random horizontal flip (normals' x negated)")
-    batch_size: int = Field(10, ge=1, description="global batch, over processes and accumulation")
-    eval_batch_size: int = Field(1, ge=1, description="evaluation batch per process")
-    workers: int = Field(2, ge=0, description="data loader processes per training process")
+    batch_size: int = Field(16, ge=1, description="global batch, over processes and accumulation")
+    eval_batch_size: int = Field(50, ge=1, description="evaluation batch per process")
+    workers: int = Field(0, ge=0, description="data loader processes per training process")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_defaults(cls, data: Any) -> Any:
+        """The default tasks and options are the default dataset's: another ``name`` given
+        without them gets all its targets and no options, not Scenes' ``size``."""
+        default_name = cls.model_fields["name"].default
+        if isinstance(data, Mapping) and data.get("name", default_name) != default_name:
+            return {"tasks": None, "options": {}, **data}
+        return data
+
+    @field_validator("scale_range")
+    @classmethod
+    def _scale_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] <= value[1]:
+            raise ValueError("use [lo, hi] with 0 < lo <= hi, e.g. [0.5, 1.5], or null")
+        return value
 
 
 class ModelConfig(_Section):
     """What :func:`nddr.build_network` builds, and where its weights start (§4.3)."""
 
-    backbone: str = Field("vgg16_lfov", description="backbone name or timm:MODEL (nddr models)")
+    backbone: str = Field("tiny", description="backbone name or timm:MODEL (nddr models)")
     variant: Literal["single", "multi", "cross_stitch", "sluice", "nddr"] = Field(
         "nddr", description="single, multi, cross_stitch, sluice or nddr"
     )
@@ -58,10 +96,13 @@ class ModelConfig(_Section):
         default_factory=dict, description="e.g. {output_stride: 16}"
     )
     fusion_options: dict[str, Any] = Field(
-        default_factory=dict, description="e.g. {init: [0.9, 0.1]} or {init: xavier}"
+        default_factory=dict,
+        description="e.g. {init: [0.9, 0.1]} or {init: xavier} (NDDR only); single and multi "
+        "have no fusion",
     )
     head_options: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per head kind, e.g. {lfov: {dropout: 0.5}}"
+        default_factory=dict,
+        description="per head kind the network uses, e.g. {lfov: {dropout: 0.5}}",
     )
     init_from: dict[str, str] | None = Field(
         None, description="task -> single-task model file (§4.3)"
@@ -72,21 +113,50 @@ class ModelConfig(_Section):
     sync_bn: bool = Field(False, description="synchronise batch norm over processes")
     freeze_bn: bool = Field(False, description="keep batch-norm statistics fixed in training")
 
+    @field_validator("backbone_options")
+    @classmethod
+    def _backbone_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "backbone" in info.data:
+            try:
+                check_backbone_options(info.data["backbone"], value)
+            except NddrError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("fusion_options")
+    @classmethod
+    def _fusion_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "variant" in info.data:
+            check_fusion_options(info.data["variant"], value)
+        return value
+
+    @field_validator("head_options")
+    @classmethod
+    def _head_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        check_head_options(value)
+        return value
+
 
 class OptimConfig(_Section):
-    """The paper's recipe (§4.2) and its knobs."""
+    """SGD with poly decay (§4.2) and its knobs.
 
-    lr: float = Field(1e-3, gt=0, description="base learning rate")
-    momentum: float = Field(0.9, ge=0, description="SGD momentum")
+    The defaults train the default experiment from random weights (no ImageNet model): base
+    rate 5e-2, fusion multiplier 2 (the paper's absolute fusion rate, 1e-3 x 100), no classifier
+    multipliers, equal task weights. The paper's values are in its configs.
+    """
+
+    lr: float = Field(5e-2, gt=0, description="base learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum, in [0, 1)")
     weight_decay: float = Field(5e-4, ge=0, description="on conv / linear weights only")
-    fusion_lr_mult: float = Field(100.0, gt=0, description="fusion + shortcut lr multiplier")
-    classifier_lr_mult: float = Field(10.0, gt=0, description="last classifier weights")
-    classifier_bias_lr_mult: float = Field(20.0, gt=0, description="last classifier biases")
+    fusion_lr_mult: float = Field(2.0, gt=0, description="fusion + shortcut lr multiplier")
+    classifier_lr_mult: float = Field(1.0, gt=0, description="last classifier weights")
+    classifier_bias_lr_mult: float = Field(1.0, gt=0, description="last classifier biases")
     poly_power: float = Field(0.9, ge=0, description="lr = base (1 - step/steps)^power")
-    steps: int = Field(20000, ge=1, description="optimizer steps")
+    steps: int = Field(1000, ge=1, description="optimizer steps")
     accumulate: int = Field(1, ge=1, description="micro-batches per step (gradient accumulation)")
     loss_weights: dict[str, float] = Field(
-        default_factory=dict, description="per-task loss weight, e.g. {normals: 20}"
+        default_factory=dict,
+        description="per-task loss weight >= 0 (others: 1), e.g. {normals: 20}",
     )
     grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm (null: no)")
     skip_nonfinite: bool = Field(
@@ -95,40 +165,51 @@ class OptimConfig(_Section):
         "stopping; stops anyway past 10% of the steps",
     )
 
+    @field_validator("loss_weights")
+    @classmethod
+    def _loss_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [task for task, weight in value.items() if weight < 0]
+        if negative:
+            raise ValueError(f"the weight of {negative[0]!r} is negative: use a weight >= 0")
+        return value
+
 
 class RunConfig(_Section):
     """Where outputs go, how often to log / evaluate / save, and how to run (device, AMP, ...)."""
 
     out: str = Field("runs", description="runs go to OUT/NAME")
-    seed: int = Field(0, description="seed of weights, data order and augmentation")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    seed: int = Field(
+        0, ge=0, lt=2**32, description="seed of weights, data order and augmentation"
+    )
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     amp: Literal["none", "bf16", "fp16"] = Field("none", description="autocast: none, bf16, fp16")
     compile: bool = Field(False, description="torch.compile the network")
-    channels_last: bool = Field(False, description="channels-last memory format")
+    channels_last: bool = Field(True, description="channels-last memory format")
     keep_freed_memory: bool = Field(
         True, description="glibc: keep freed host memory for reuse (fewer page faults)"
     )
     log_every: int = Field(20, ge=1, description="steps between log lines")
-    eval_every: int = Field(0, ge=0, description="steps between evaluations (0: at the end)")
+    eval_every: int = Field(500, ge=0, description="steps between evaluations (0: at the end)")
     checkpoint_every: int = Field(
-        1000, ge=0, description="steps between checkpoints (and at the end)"
+        500, ge=0, description="steps between checkpoints (and at the end)"
     )
     keep_checkpoints: int = Field(2, ge=1, description="newest checkpoints kept")
     progress: bool = Field(True, description="progress bar")
-    inspect_every: int = Field(0, ge=0, description="steps between NDDR share logs (0: never)")
+    inspect_every: int = Field(50, ge=0, description="steps between NDDR share logs (0: never)")
 
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
         if value not in ("auto", "cpu") and not value.startswith(("cuda", "mps")):
-            raise ValueError("use auto, cpu, cuda or cuda:N")
+            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
         return value
 
 
 class Config(_Section):
-    """One experiment."""
+    """One experiment; the defaults are ``nddr train``'s default experiment, NDDR-CNN on the
+    tiny backbone and built-in Scenes (segmentation + normals)."""
 
-    name: str = "experiment"
+    name: str = "scenes-nddr-tiny"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -145,37 +226,9 @@ class Config(_Section):
         return Path(self.run.out) / self.name
 
 
-DEFAULT_EXPERIMENT: dict[str, Any] = {
-    "name": "scenes-nddr-tiny",
-    "data": {
-        "name": "scenes",
-        "tasks": ["segmentation", "normals"],
-        "options": {"size": 64},
-        "crop_size": 64,
-        "batch_size": 16,
-        "eval_batch_size": 50,
-        "workers": 0,
-    },
-    "model": {"backbone": "tiny", "variant": "nddr"},
-    "optim": {
-        "steps": 1000,
-        "lr": 0.05,
-        "fusion_lr_mult": 2.0,
-        "classifier_lr_mult": 1.0,
-        "classifier_bias_lr_mult": 1.0,
-    },
-    "run": {
-        "log_every": 20,
-        "eval_every": 500,
-        "checkpoint_every": 500,
-        "inspect_every": 50,
-        "channels_last": True,
-    },
-}
-"""What ``nddr train`` runs with no config: NDDR-CNN on the tiny backbone and built-in Scenes
-(segmentation + normals), a few minutes on a laptop CPU. From random weights (no ImageNet
-model) the recipe of ``configs/cpu/scenes_base.yaml``: base rate 5e-2, fusion multiplier 2 (the
-paper's absolute fusion rate, 1e-3 x 100), no classifier multipliers, equal task weights."""
+DEFAULT_EXPERIMENT: dict[str, Any] = {}
+"""What ``nddr train`` runs with no config: nothing over the field defaults, which are the default
+experiment (see :class:`Config`)."""
 
 
 def build_config(
@@ -304,5 +357,11 @@ def _describe(error: ValidationError, data: Mapping[str, Any], where: str) -> st
         return f"{where}: unknown key {key!r}{hint}"
     value = data
     for part in problem["loc"]:
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return f"{where}: {key} = {value!r} is not valid ({problem['msg']})"
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            value = None
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{where}: {key} = {value!r} is not valid ({message})"

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 
 from nddr.backbones.alexnet import alexnet
 from nddr.backbones.resnet import resnet50, resnet101
@@ -34,12 +35,33 @@ def build_backbone(name: str, weights: object = None, **options: object) -> Stag
     """
     if name.startswith(TIMM_PREFIX):
         return timm_backbone(name[len(TIMM_PREFIX) :], weights=weights, **options)
-    if name not in BACKBONES:
-        raise unknown_choice("backbone", name, BACKBONES, also=" or timm:MODEL")
+    check_backbone_options(name, options)
     try:
         return BACKBONES[name](weights=weights, **options)
     except TypeError as error:
         raise NddrError(f"backbone {name!r}: bad option ({error})") from None
+
+
+def check_backbone_options(name: str, options: Mapping[str, object]) -> None:
+    """Raise a one-line :class:`NddrError` for an unknown backbone, an option its builder does
+    not take, or an integer option (``width``, ``output_stride``) that is not a positive integer.
+    A ``timm:`` backbone's options go to timm unchecked."""
+    if name.startswith(TIMM_PREFIX):
+        return
+    if name not in BACKBONES:
+        raise unknown_choice("backbone", name, BACKBONES, also=" or timm:MODEL")
+    parameters = inspect.signature(BACKBONES[name]).parameters
+    defaults = {key: value.default for key, value in parameters.items() if key != "weights"}
+    for key, value in options.items():
+        if key not in defaults:
+            takes = f"it takes {', '.join(defaults)}" if defaults else "it takes none"
+            raise NddrError(f"backbone {name!r} has no option {key!r}: {takes}")
+        positive_integer = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if isinstance(defaults[key], int) and not positive_integer:
+            raise NddrError(
+                f"backbone {name!r} option {key} is a positive integer "
+                f"(default {defaults[key]}), got {value!r}"
+            )
 
 
 __all__ = [
@@ -47,6 +69,7 @@ __all__ = [
     "StagedBackbone",
     "alexnet",
     "build_backbone",
+    "check_backbone_options",
     "resnet50",
     "resnet101",
     "timm_backbone",

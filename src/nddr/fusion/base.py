@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,12 +25,41 @@ def diagonal_mixing(num_tasks: int, alpha: float, beta: float, divide_beta: bool
     return mixing
 
 
+def check_init(init: object, fusion: str, xavier: bool = False) -> tuple[float, float] | str:
+    """``init`` as the diagonal initialisation's ``(alpha, beta)`` floats, or ``"xavier"`` where
+    the fusion has it; anything else is a ValueError naming the inits ``fusion`` takes."""
+    if xavier and init == "xavier":
+        return "xavier"
+    if (
+        isinstance(init, Sequence)
+        and not isinstance(init, str)
+        and len(init) == 2
+        and all(_is_finite_number(value) for value in init)
+    ):
+        return (float(init[0]), float(init[1]))
+    takes = "(alpha, beta), two finite numbers such as [0.9, 0.1]"
+    takes += ", or 'xavier'" if xavier else " (xavier is NDDR's only)"
+    raise ValueError(f"{fusion} init takes {takes}; got {init!r}")
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class Fusion(nn.Module):
     """Base class: fuses the K task columns' features of one stage end.
 
     ``forward(features)`` takes K tensors of shape [N, C, H, W] and returns K tensors of the same
     shape, the k-th one feeding task k's next stage.
+
+    Its options are the constructor's arguments after ``(channels, num_tasks)``;
+    :meth:`check_options` validates them without building the layer (configs are checked when
+    they are loaded). ``XAVIER_INIT`` says whether ``init="xavier"`` is taken; ``RANGES`` gives
+    the closed interval of a numeric option whose type alone does not bound it.
     """
+
+    XAVIER_INIT: ClassVar[bool] = False
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     def __init__(self, channels: int, num_tasks: int) -> None:
         super().__init__()
@@ -34,6 +67,34 @@ class Fusion(nn.Module):
             raise ValueError(f"channels and num_tasks must be >= 1, got {channels} and {num_tasks}")
         self.channels = channels
         self.num_tasks = num_tasks
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, object]:
+        """The options the constructor takes, with their defaults."""
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[3:]
+        return {parameter.name: parameter.default for parameter in parameters}
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, object]) -> None:
+        """Raise a one-line ValueError for an option the layer does not take or a bad value."""
+        defaults = cls.option_defaults()
+        name = cls.__name__
+        for key, value in options.items():
+            if key not in defaults:
+                raise ValueError(f"{name} takes no option {key!r}; it takes {', '.join(defaults)}")
+            if key == "init":
+                check_init(value, name, cls.XAVIER_INIT)
+            elif isinstance(defaults[key], bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} option {key} is true or false, got {value!r}")
+            elif not _is_finite_number(value) or (
+                isinstance(defaults[key], int) and value != int(value)
+            ):
+                kind = "an integer" if isinstance(defaults[key], int) else "a finite number"
+                raise ValueError(f"{name} option {key} is {kind}, got {value!r}")
+            elif key in cls.RANGES and not cls.RANGES[key][0] <= value <= cls.RANGES[key][1]:
+                low, high = cls.RANGES[key]
+                raise ValueError(f"{name} option {key} lies in [{low}, {high}], got {value!r}")
 
     def check_features(self, features: Sequence[Tensor]) -> None:
         """Raise a clear error unless ``features`` is K tensors of shape [N, C, H, W], all alike."""

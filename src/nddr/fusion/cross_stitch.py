@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from nddr.fusion.base import Fusion, diagonal_mixing
+from nddr.fusion.base import Fusion, check_init, diagonal_mixing
 
 
 class CrossStitch(Fusion):
@@ -31,7 +31,7 @@ class CrossStitch(Fusion):
         per_channel: bool = True,
     ) -> None:
         super().__init__(channels, num_tasks)
-        self.init = (float(init[0]), float(init[1]))
+        self.init = check_init(init, "CrossStitch")
         self.divide_beta = divide_beta
         self.per_channel = per_channel
         shape = (num_tasks, num_tasks, channels) if per_channel else (num_tasks, num_tasks)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from nddr.fusion.base import Fusion, diagonal_mixing
+from nddr.fusion.base import Fusion, check_init, diagonal_mixing
 
 
 class NDDR(Fusion):
@@ -35,6 +35,9 @@ class NDDR(Fusion):
             (decay 0.95, epsilon 1e-3).
     """
 
+    XAVIER_INIT = True
+    RANGES = {"bn_momentum": (0.0, 1.0), "bn_eps": (0.0, 1.0)}
+
     def __init__(
         self,
         channels: int,
@@ -46,9 +49,7 @@ class NDDR(Fusion):
         bn_eps: float = 1e-3,
     ) -> None:
         super().__init__(channels, num_tasks)
-        if isinstance(init, str) and init != "xavier":
-            raise ValueError(f"NDDR init must be (alpha, beta) or 'xavier', got {init!r}")
-        self.init = init if isinstance(init, str) else (float(init[0]), float(init[1]))
+        self.init = check_init(init, "NDDR", xavier=True)
         self.divide_beta = divide_beta
         width = channels * num_tasks
         self.conv = nn.Conv2d(width, width, kernel_size=1, bias=False)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nddr.fusion.base import Fusion, diagonal_mixing
+from nddr.fusion.base import Fusion, check_init, diagonal_mixing
 
 
 class Sluice(Fusion):
@@ -37,6 +38,8 @@ class Sluice(Fusion):
         penalty_weight: Weight of the orthogonality penalty in the training loss.
     """
 
+    RANGES = {"num_subspaces": (1, math.inf), "penalty_weight": (0.0, math.inf)}
+
     def __init__(
         self,
         channels: int,
@@ -49,10 +52,12 @@ class Sluice(Fusion):
         super().__init__(channels, num_tasks)
         if num_subspaces < 1 or channels % num_subspaces:
             raise ValueError(
-                f"Sluice needs channels ({channels}) divisible by num_subspaces ({num_subspaces})"
+                f"Sluice splits a stage's channels into num_subspaces={num_subspaces} equal "
+                f"subspaces: {channels} channels do not divide by {num_subspaces} (use a "
+                "num_subspaces that divides every stage's channels, or other stage widths)"
             )
         self.num_subspaces = num_subspaces
-        self.init = (float(init[0]), float(init[1]))
+        self.init = check_init(init, "Sluice")
         self.divide_beta = divide_beta
         self.penalty_weight = float(penalty_weight)
         size = num_tasks * num_subspaces

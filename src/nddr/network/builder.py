@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
@@ -11,7 +12,7 @@ from torch import nn
 from nddr.backbones import StagedBackbone, build_backbone
 from nddr.errors import NddrError, unknown_choice
 from nddr.fusion import FUSIONS, LastStage, LayerSelection, Shortcut
-from nddr.heads import HeadSpec, build_head
+from nddr.heads import HEADS, HeadSpec, build_head
 from nddr.network.model import MultiTaskNetwork
 
 VARIANTS: dict[str, str] = {
@@ -42,6 +43,49 @@ def head_specs(tasks: TaskList) -> list[HeadSpec]:
     return specs
 
 
+def check_fusion_options(variant: str, options: Mapping[str, object]) -> None:
+    """Raise a one-line ValueError unless ``options`` fit ``variant``'s fusion layer.
+
+    ``single`` and ``multi`` have no fusion layer: they take only options that leave every
+    fusion at its default (as a base config shared with the fused variants may give), so an
+    option that would change something is never silently dropped.
+    """
+    if variant in FUSIONS:
+        FUSIONS[variant].check_options(options)
+        return
+    for key, value in options.items():
+        defaults = [
+            fusion.option_defaults()[key]
+            for fusion in FUSIONS.values()
+            if key in fusion.option_defaults()
+        ]
+        if not defaults or any(_differs(value, default) for default in defaults):
+            raise ValueError(
+                f"variant {variant!r} has no fusion layers, so fusion option {key}={value!r} "
+                f"would be ignored: drop it or use {', '.join(FUSIONS)}"
+            )
+
+
+def _differs(value: object, default: object) -> bool:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = tuple(value)
+    return value != default
+
+
+def check_head_options(options: Mapping[str, Mapping[str, object]]) -> None:
+    """Raise a one-line ValueError for an unknown head kind or an option its head does not
+    take (which kinds a network uses is checked when it is built)."""
+    for kind, given in options.items():
+        if kind not in HEADS:
+            raise ValueError(f"there is no head {kind!r}: heads are {', '.join(HEADS)}")
+        accepted = list(inspect.signature(HEADS[kind]).parameters)[2:]
+        for key in given:
+            if key not in accepted:
+                raise ValueError(
+                    f"head {kind!r} has no option {key!r}; it takes {', '.join(accepted)}"
+                )
+
+
 def build_network(
     backbone: str | StagedBackbone,
     tasks: TaskList,
@@ -65,8 +109,9 @@ def build_network(
             from them. Single-task checkpoints load after building, with
             :func:`nddr.init_from_single_task`.
         backbone_options: Options of the backbone builder (e.g. ``output_stride=16``).
-        fusion_options: Options of the fusion module (e.g. ``init=(1.0, 0.0)`` for NDDR); not
-            used by ``single`` and ``multi``.
+        fusion_options: Options of the fusion module (e.g. ``init=(1.0, 0.0)`` for NDDR);
+            ``single`` and ``multi`` have none and refuse one that is not a fusion default
+            (:func:`check_fusion_options`).
         head_options: Per head kind, options of its constructor, e.g. ``{"lfov": {"width": 512}}``.
 
     Every column starts as a copy of the one backbone, so all start from the same weights.
@@ -77,6 +122,14 @@ def build_network(
     backbone_options = dict(backbone_options or {})
     fusion_options = dict(fusion_options or {})
     head_options = {kind: dict(options) for kind, options in (head_options or {}).items()}
+    try:
+        check_fusion_options(variant, fusion_options)
+    except ValueError as error:
+        raise NddrError(f"fusion {variant!r}: bad fusion option ({error})") from None
+    try:
+        check_head_options(head_options)
+    except ValueError as error:
+        raise NddrError(f"bad head option ({error})") from None
     config = None
     if isinstance(backbone, str):
         config = {
@@ -99,8 +152,11 @@ def build_network(
             fusions = [
                 FUSIONS[variant](width, num_tasks, **fusion_options) for width in backbone.channels
             ]
-        except (TypeError, ValueError) as error:
-            raise NddrError(f"fusion {variant!r}: bad fusion option ({error})") from None
+        except ValueError as error:
+            raise NddrError(
+                f"variant {variant!r} does not fit backbone {backbone.name!r}, whose stages have "
+                f"{', '.join(map(str, backbone.channels))} channels: {error}"
+            ) from None
 
     head_inputs: dict[str, nn.Module] = {}
     for spec in specs:
@@ -111,14 +167,25 @@ def build_network(
         else:
             head_inputs[spec.name] = LastStage()
 
+    kinds = {
+        spec.name: spec.kind or (backbone.dense_head if spec.dense else "classifier")
+        for spec in specs
+    }
+    unused = sorted(set(head_options) - set(kinds.values()))
+    if unused:
+        raise NddrError(
+            f"head_options for head {unused[0]!r}, which this network does not use (backbone "
+            f"{backbone.name!r} with these tasks uses {', '.join(sorted(set(kinds.values())))}): "
+            "give options for a head it uses"
+        )
     heads = {}
     for spec in specs:
-        kind = spec.kind or (backbone.dense_head if spec.dense else "classifier")
+        kind = kinds[spec.name]
         options = {"width": backbone.head_width} if kind == "lfov" else {}
         options.update(head_options.get(kind, {}))
         try:
             heads[spec.name] = build_head(kind, backbone.channels[-1], spec.out_channels, **options)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise NddrError(
                 f"head {kind!r} of task {spec.name!r}: bad head option ({error})"
             ) from None
