@@ -47,18 +47,23 @@ def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
 
 
 @contextmanager
-def _launched(config_file: Path, out: Path) -> Iterator[subprocess.Popen]:
-    """``nddr train`` of the long run in a subprocess, stderr to ``out/stderr.txt``; killed if
-    still running at the end."""
-    command = [sys.executable, "-m", "nddr", "train", str(config_file), f"run.out={out}", *LONG]
+def _launched(
+    config_file: Path, out: Path, *overrides: str, launcher: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen]:
+    """``nddr train`` of the long run in a subprocess of its own process group, stderr to
+    ``out/stderr.txt``; the group is killed if still running at the end."""
+    command = [*launcher] or [sys.executable]
+    command += ["-m", "nddr", "train", str(config_file), f"run.out={out}", *LONG, *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(out / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True
+        )
         try:
             yield process
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=TIMEOUT)
 
 
@@ -128,6 +133,53 @@ def test_a_signal_saves_the_step_and_the_resumed_run_matches(
     assert main(["train", "--resume", match[3]]) == 0
     assert _logged_steps(run_dir) == list(range(1, STEPS + 1))
     _assert_same_weights(run_dir, uninterrupted)
+
+
+def test_sigterm_to_the_whole_process_group_with_loader_workers_saves_and_resumes(
+    tmp_path, config_file, uninterrupted
+):
+    """``timeout``, SLURM and Ctrl-C signal every process of the group: the loader workers keep
+    running, so the step is saved; the resumed run matches the uninterrupted one bit for bit."""
+    run_dir = tmp_path / "tiny-run"
+    with _launched(config_file, tmp_path, "data.workers=2") as process:
+        _wait_past(process, run_dir, EVERY)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in stderr and "killed by signal" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("nddr train: stopped by SIGTERM at step "), last
+    newest = checkpoints.list_checkpoints(run_dir)[-1]
+    checkpoints.verify_checkpoint(newest)
+    assert _step_of(newest) == _logged_steps(run_dir)[-1] > EVERY
+    assert not list((run_dir / "checkpoints").glob("*.partial"))
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert _logged_steps(run_dir) == list(range(1, STEPS + 1))
+    _assert_same_weights(run_dir, uninterrupted)
+
+
+def test_sigterm_to_a_torchrun_group_with_loader_workers_saves_a_resumable_step(
+    tmp_path, config_file
+):
+    """Under torchrun (2 ranks, gloo, a loader worker each) the whole group is signalled: the
+    ranks agree on a step, rank 0 saves it, and the run resumes from it to the end."""
+    run_dir = tmp_path / "tiny-run"
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone")
+    launcher += ("--nproc_per_node", "2")
+    with _launched(config_file, tmp_path, "data.workers=1", launcher=launcher) as process:
+        _wait_past(process, run_dir, EVERY)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) != 0
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert "killed by signal" not in stderr
+    stops = [line for line in stderr.splitlines() if "stopped by SIGTERM" in line]
+    assert len(stops) == 1 and "resume with: torchrun <the same options>" in stops[0], stderr[-3000:]
+    step = int(re.search(r"at step (\d+);", stops[0])[1])
+    newest = checkpoints.list_checkpoints(run_dir)[-1]
+    checkpoints.verify_checkpoint(newest)
+    assert _step_of(newest) == step > EVERY
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert _logged_steps(run_dir) == list(range(1, STEPS + 1))
 
 
 def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path, config_file, uninterrupted):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from nddr.config import DEFAULT_EXPERIMENT, Config, build_config, load_config
 from nddr.errors import NddrError
@@ -56,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if path is not None:
             raise NddrError("--resume takes the run folder's own config.yaml: pass overrides only")
-        from pathlib import Path
+        from nddr.engine.run_folder import CONFIG_FILE
 
-        config_file = Path(args.resume) / "config.yaml"
+        config_file = Path(args.resume) / CONFIG_FILE
         if not config_file.is_file():
-            raise NddrError(f"--resume {args.resume!r}: no config.yaml there; pass a run folder")
+            raise NddrError(f"--resume {args.resume!r}: no {CONFIG_FILE} there; pass a run folder")
         config = load_config(config_file, items)
     elif path is not None:
         config = load_config(path, items)
@@ -96,7 +97,9 @@ def _train(config: Config, args: argparse.Namespace) -> dict:
     from nddr.engine.pipeline import run_pipeline
 
     if not args.from_single_task:
-        return train(config, resume=bool(args.resume))
+        if args.resume:
+            return train(config, resume=True, run_dir=args.resume)
+        return train(config)
     if args.resume:
         raise NddrError("--from-single-task reruns only unfinished runs: drop --resume")
     return run_pipeline(config)

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from nddr.config import Config
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
+from nddr.engine.preemption import ignore_stop_signals
 from nddr.engine.sampling import AugmentedDataset, GlobalBatchSampler
 from nddr.network import MultiTaskNetwork, build_network, init_from_single_task
 from nddr.tasks import Task
@@ -55,6 +56,7 @@ def training_loader(
         num_workers=data.workers,
         pin_memory=pin_memory,
         generator=torch.Generator(),
+        worker_init_fn=ignore_stop_signals,
     )
 
 

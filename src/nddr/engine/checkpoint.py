@@ -250,6 +250,16 @@ def latest_resumable(run_dir: PathLike) -> tuple[Path, list[str]]:
     )
 
 
+def remove_unfinished(run_dir: PathLike) -> list[Path]:
+    """Remove the ``.partial`` folders of saves that never finished (the process died while
+    writing them); the folders removed. Never a complete checkpoint."""
+    folder = Path(run_dir) / "checkpoints"
+    stale = sorted(path for path in folder.glob("step_*.partial") if path.is_dir())
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def list_checkpoints(run_dir: PathLike) -> list[Path]:
     """Complete checkpoints of a run, oldest first."""
     folder = Path(run_dir) / "checkpoints"

@@ -44,6 +44,15 @@ class Preempted(NddrError):
         return 128 + self.signum
 
 
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """``worker_init_fn`` of the training process's data loaders: SIGTERM / SIGINT sent to the
+    whole process group (``timeout``, SLURM, Ctrl-C) leave the workers running, so the main
+    process can finish its step and save; the loader shuts them down as usual afterwards, and
+    they exit by themselves if the main process dies."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 class StopSignals:
     """While installed, SIGTERM and SIGINT only note that the run should stop (the first one
     received), so the loop can finish its step and save instead of dying mid-write.

@@ -46,14 +46,16 @@ def preflight(
     train_set: AugmentedDataset,
     test_set: MultiTaskDataset,
     network: nn.Module,
+    run_dir: Path | None = None,
 ) -> None:
     """Check the run folder, the free disk space and a few samples of each split.
 
     Called by the trainer on rank 0 once data and network are built, before the first step.
     ``network`` is the bare network (not its DDP or compiled wrapper): its size sets the space
-    a checkpoint takes. Raises :class:`NddrError` on the first problem found.
+    a checkpoint takes. ``run_dir`` is where the run writes (default: the config's
+    ``run.out/name``). Raises :class:`NddrError` on the first problem found.
     """
-    run_dir = config.run_dir
+    run_dir = config.run_dir if run_dir is None else run_dir
     check_run_dir(run_dir)
     check_free_space(run_dir, checkpoint_bytes(network), config.run.keep_checkpoints)
     with _rng_preserved():

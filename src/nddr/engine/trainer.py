@@ -36,8 +36,17 @@ from nddr.engine.distributed import Context, barrier, max_across, mean_across, s
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.log import RunLog
-from nddr.engine.preemption import Preempted, StopSignals
-from nddr.engine.preflight import preflight
+from nddr.engine.preemption import Preempted, StopSignals, ignore_stop_signals
+from nddr.engine.preflight import check_run_dir, preflight
+from nddr.engine.run_folder import (
+    RESULTS_FILE,
+    RunLock,
+    check_resume_changes,
+    config_changes,
+    record_config,
+    remove_earlier_run,
+    saved_config,
+)
 from nddr.engine.sampling import ShardSampler
 from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError
@@ -56,14 +65,20 @@ NONFINITE_FIX = (
 )
 
 
-def train(config: Config, resume: bool = False) -> dict[str, Any]:
+def train(
+    config: Config, resume: bool = False, run_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Train (or resume) the experiment ``config``; returns the run folder, the final test
-    metrics per task and the final model file."""
+    metrics per task and the final model file.
+
+    The run writes to ``run_dir`` (default: ``run.out/name`` of the config): a resume continues
+    the folder it is given, wherever it is and whatever it is called.
+    """
     if config.run.keep_freed_memory:
         keep_freed_memory()
     context = setup(config.run.device)
     try:
-        return Trainer(config, context, resume).fit()
+        return Trainer(config, context, resume, run_dir).fit()
     finally:
         teardown(context)
 
@@ -76,9 +91,17 @@ def poly_schedule(steps: int, power: float):
 class Trainer:
     """Builds data, network and optimizer from a config, then runs :meth:`fit`."""
 
-    def __init__(self, config: Config, context: Context, resume: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        context: Context,
+        resume: bool = False,
+        run_dir: str | Path | None = None,
+    ) -> None:
         self.config, self.context, self.resume = config, context, resume
-        self.run_dir = config.run_dir
+        self.run_dir = Path(run_dir) if run_dir is not None else config.run_dir
+        self.lock = RunLock(self.run_dir)
+        self.config_changes: dict[str, tuple[Any, Any]] = {}
         self.stop_signals = StopSignals()
         self.last_checkpoint: Path | None = None
         self.global_step = 0
@@ -88,13 +111,33 @@ class Trainer:
         self._last_skip = ""
         torch.manual_seed(config.run.seed)
         random.seed(config.run.seed)
+        try:
+            self._open_run_dir()
+            self._build_data()
+            self._build_network()
+            self._build_optimizer()
+            if context.is_main:
+                preflight(
+                    config, self.train_set, self.test_loader.dataset, self.network, self.run_dir
+                )
+            barrier(context)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open_run_dir(self) -> None:
+        """Lock the run folder (rank 0) and check it fits a new run or a resume; every process
+        agrees before any goes on."""
+        problem = ""
+        if self.context.is_main:
+            try:
+                check_run_dir(self.run_dir)
+                self.lock.acquire()
+            except NddrError as error:
+                problem = str(error)
+        if max_across(torch.tensor([int(bool(problem))]), self.context).item():
+            raise NddrError(problem or f"run folder {str(self.run_dir)!r} failed its checks on rank 0")
         self._check_run_dir()
-        self._build_data()
-        self._build_network()
-        self._build_optimizer()
-        if context.is_main:
-            preflight(config, self.train_set, self.test_loader.dataset, self.network)
-        barrier(context)
 
     def _check_run_dir(self) -> None:
         existing = checkpoints.list_checkpoints(self.run_dir)
@@ -107,6 +150,24 @@ class Trainer:
                 f"run folder {str(self.run_dir)!r} already has checkpoints: pass --resume to continue "
                 "it, or another name= / run.out= to start a new run"
             )
+        if self.resume:
+            self.config_changes = config_changes(saved_config(self.run_dir), self.config)
+            check_resume_changes(self.config_changes, 0)
+        if not self.context.is_main:
+            return
+        for stale in checkpoints.remove_unfinished(self.run_dir):
+            print(
+                f"note: removed {str(stale)!r}, a checkpoint whose save never finished",
+                file=sys.stderr,
+            )
+        if not self.resume:
+            removed = remove_earlier_run(self.run_dir)
+            if removed:
+                print(
+                    f"note: run folder {str(self.run_dir)!r} held an earlier run without a "
+                    f"checkpoint; removed its {', '.join(removed)} to start afresh",
+                    file=sys.stderr,
+                )
 
     def _build_data(self) -> None:
         data, optim, context = self.config.data, self.config.optim, self.context
@@ -141,6 +202,7 @@ class Trainer:
             batch_size=data.eval_batch_size,
             sampler=ShardSampler(len(test_set), context.rank, context.world_size),
             num_workers=data.workers,
+            worker_init_fn=ignore_stop_signals,
             pin_memory=context.device.type == "cuda",
         )
 
@@ -269,13 +331,19 @@ class Trainer:
         )
 
     def fit(self) -> dict[str, Any]:
+        """Train to ``optim.steps``, evaluate, and release the run folder however it ends."""
+        try:
+            return self._fit()
+        finally:
+            self.lock.release()
+
+    def _fit(self) -> dict[str, Any]:
         config, context = self.config, self.context
         run = config.run
         step, micro_seen = self._restore() if self.resume else (0, 0)
+        check_resume_changes(self.config_changes, step)
         if context.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.run_dir / "config.yaml") as path:
-                Path(path).write_text(config.to_yaml())
+            record_config(self.run_dir, config, step, self.config_changes)
         log = RunLog(self.run_dir, step, context.is_main)
         progress = _progress_bar(run.progress and context.is_main, config.optim.steps, step)
         batches = self._batches(micro_seen)
@@ -305,7 +373,6 @@ class Trainer:
                     }
                     if config.optim.skip_nonfinite:
                         record["skipped_batches"] = self.skipped_batches
-                    record.update(self._fusion_record(step))
                     log.write(step, record)
                     progress.set_postfix(
                         loss=f"{losses.get('total', float('nan')):.3f}",
@@ -313,6 +380,8 @@ class Trainer:
                         img_s=f"{record['images_per_s']:.1f}",
                     )
                     seen_images, clock = 0, time.perf_counter()
+                if run.inspect_every and step % run.inspect_every == 0:
+                    log.write(step, self._fusion_record())
                 progress.update(1)
                 self._stop_if_signalled(step, micro_seen)
                 if run.eval_every and step % run.eval_every == 0 and step < config.optim.steps:
@@ -343,7 +412,7 @@ class Trainer:
             "images_per_s": trained_images / train_seconds if train_seconds else None,
         }
         if context.is_main:
-            with atomic_write(self.run_dir / "results.json") as path:
+            with atomic_write(self.run_dir / RESULTS_FILE) as path:
                 Path(path).write_text(json.dumps(summary, indent=2))
         return {**summary, "is_main": context.is_main}
 
@@ -460,15 +529,14 @@ class Trainer:
             return "no checkpoint yet"
         return f"last good checkpoint: {self.last_checkpoint}"
 
-    def _fusion_record(self, step: int) -> dict[str, Any]:
-        every = self.config.run.inspect_every
-        if not every or step % every or self.config.model.variant != "nddr":
+    def _fusion_record(self) -> dict[str, Any]:
+        """What each task draws from the others at every fusion layer (``nddr inspect``), or
+        nothing for a network without fusion layers."""
+        if not len(self.network.fusions):
             return {}
-        try:
-            from nddr.analysis import nddr_shares, shares_record
-        except ImportError:
-            return {}
-        return {"nddr_shares": shares_record(nddr_shares(self.network))}
+        from nddr.analysis import fusion_shares, shares_record
+
+        return {"fusion_shares": shares_record(fusion_shares(self.network))}
 
 
 def _progress_bar(enabled: bool, total: int, initial: int):

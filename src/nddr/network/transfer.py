@@ -127,13 +127,15 @@ def load_weights(network: MultiTaskNetwork, source: PathLike | Mapping[str, Tens
     network.load_state_dict(state)
 
 
-def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, PathLike]) -> None:
+def init_from_single_task(
+    network: MultiTaskNetwork, checkpoints: Mapping[str, PathLike | Mapping[str, Tensor]]
+) -> None:
     """Start each task's column and head from that task's single-task network (paper §4.3).
 
     ``checkpoints`` maps a task name to a file of a ``single`` network of the same backbone that
-    has that task (written by :func:`save_network`; a plain state dict works when it has one
-    column). Its column goes to the task's column here, its head to the task's head, and its head
-    input (a shortcut) too when both have one. Fusion layers keep their initialisation, so with NDDR
+    has that task (written by :func:`save_network`; a plain state dict, in a file or as it is,
+    works when it has one column). Its column goes to the task's column here, its head to the
+    task's head, and its head input (a shortcut) too when both have one. Fusion layers keep their initialisation, so with NDDR
     init (1, 0) the fused network starts computing the single-task networks (Table 3, "Sing.").
     """
     if len(network.columns) != len(network.task_names):
@@ -147,14 +149,15 @@ def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, P
             raise NddrError(
                 f"no task {task!r} in this network (tasks: {', '.join(network.task_names)})"
             )
-        state = load_state_dict(path)
-        source_tasks = _tasks_of(state, path)
+        state = path if isinstance(path, Mapping) else load_state_dict(path)
+        origin = f"the state dict of {task!r}" if isinstance(path, Mapping) else str(path)
+        source_tasks = _tasks_of(state, None if isinstance(path, Mapping) else path)
         if task not in source_tasks:
             raise NddrError(
-                f"{path} has no head for task {task!r} (it has {', '.join(source_tasks) or 'none'}): "
+                f"{origin} has no head for task {task!r} (it has {', '.join(source_tasks) or 'none'}): "
                 "pass that task's single-task checkpoint"
             )
-        source_column = _column_of(state, source_tasks, task, path)
+        source_column = _column_of(state, source_tasks, task, origin)
         column = network.column_index(task)
         mapped: dict[str, Tensor] = {}
         for key, value in state.items():
@@ -165,14 +168,14 @@ def init_from_single_task(network: MultiTaskNetwork, checkpoints: Mapping[str, P
         required = {
             key for key in target if key.startswith((f"columns.{column}.", f"heads.{task}."))
         }
-        _check_fit(mapped, target, required, origin=str(path))
+        _check_fit(mapped, target, required, origin=origin)
         with torch.no_grad():
             for key, value in mapped.items():
                 target[key].copy_(value)
 
 
-def _tasks_of(state: Mapping[str, Tensor], path: PathLike) -> list[str]:
-    if is_safetensors(path):
+def _tasks_of(state: Mapping[str, Tensor], path: PathLike | None) -> list[str]:
+    if path is not None and is_safetensors(path):
         config = stored_config(path)
         if config is not None:
             return [task["name"] for task in config["tasks"]]
