@@ -8,7 +8,7 @@ import json
 import os
 import pickle
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from nddr.errors import NddrError
+from nddr.errors import NddrError, describe_keys
 
 PathLike = str | os.PathLike[str]
 
@@ -125,6 +125,30 @@ def tensors_sha256(state: Mapping[str, Tensor]) -> str:
         digest.update(f"{key}|{value.dtype}|{list(value.shape)}|".encode())
         digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def describe_mismatch(
+    state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: Iterable[str] | None = None
+) -> str:
+    """What keeps ``state`` from loading into a module whose state dict is ``target``: its
+    missing (of ``required``, default all of ``target``), unexpected and misshaped keys, each as
+    :func:`~nddr.errors.describe_keys`; empty when it fits."""
+    missing = sorted(set(target if required is None else required) - set(state))
+    unexpected = sorted(set(state) - set(target))
+    misshaped = sorted(
+        f"{key} {list(state[key].shape)} vs {list(target[key].shape)}"
+        for key in set(state) & set(target)
+        if state[key].shape != target[key].shape
+    )
+    return "; ".join(
+        f"{label} {describe_keys(keys)}"
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shape mismatch", misshaped),
+        )
+        if keys
+    )
 
 
 def read_metadata(path: PathLike) -> dict[str, object]:

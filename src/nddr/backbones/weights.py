@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
-from torch import nn
+from torch import Tensor, nn
 
-from nddr.errors import NddrError, describe_keys
-from nddr.io import load_state_dict
+from nddr.errors import NddrError
+from nddr.io import PathLike, describe_mismatch, load_state_dict
 
 
 def load_torchvision_weights(
@@ -40,19 +41,42 @@ def load_torchvision_weights(
     state = (
         weights.get_state_dict(progress=True)
         if isinstance(weights, WeightsEnum)
-        else load_state_dict(weights)
+        else load_backbone_file(weights)
     )
     state = {key: value for key, value in state.items() if not key.startswith(skip_prefixes)}
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[-1].strip()
+    load_module_state(
+        model,
+        state,
+        f"weights {weights}",
+        f"torchvision's {type(model).__name__}",
+        f"pass a state dict of that model, e.g. {example}",
+    )
+
+
+def load_backbone_file(path: PathLike) -> dict[str, Tensor]:
+    """The state dict in a backbone weights file; an nddr network file is refused in one line.
+
+    A network's state dict (keys ``columns.*`` and ``heads.*``) fits no backbone: its columns
+    start a fused network through ``model.init_from`` instead.
+    """
+    state = load_state_dict(path)
+    if any(key.startswith("columns.") for key in state) and any(
+        key.startswith("heads.") for key in state
+    ):
         raise NddrError(
-            f"weights {weights}: shapes do not fit torchvision's {type(model).__name__} ({first_line})"
-        ) from None
-    if missing or unexpected:
-        raise NddrError(
-            f"weights {weights}: do not fit torchvision's {type(model).__name__} "
-            f"(missing {describe_keys(missing)}, unexpected {describe_keys(unexpected)}); pass a state dict "
-            f"of that model, e.g. {example}"
+            f"backbone weights {path} are an nddr network (keys columns.*, heads.*), not a "
+            "backbone: to start from single-task networks set model.init_from (task: file) "
+            "instead of model.backbone_weights"
         )
+    return state
+
+
+def load_module_state(
+    module: nn.Module, state: Mapping[str, Tensor], source: str, target: str, fix: str
+) -> None:
+    """Load ``state`` into ``module`` exactly: any missing, unexpected or misshaped key is one
+    line (:func:`nddr.io.describe_mismatch`) naming ``source``, ``target`` and ``fix``."""
+    mismatch = describe_mismatch(state, module.state_dict())
+    if mismatch:
+        raise NddrError(f"{source}: do not fit {target} ({mismatch}); {fix}")
+    module.load_state_dict(state)

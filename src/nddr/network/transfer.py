@@ -10,9 +10,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from nddr.errors import NddrError, describe_keys
+from nddr.errors import NddrError
 from nddr.heads import HeadSpec
-from nddr.io import PathLike, is_safetensors, load_state_dict, read_metadata, save_state_dict
+from nddr.io import (
+    PathLike,
+    describe_mismatch,
+    is_safetensors,
+    load_state_dict,
+    read_metadata,
+    save_state_dict,
+)
 from nddr.network.builder import build_network
 from nddr.network.model import MultiTaskNetwork
 
@@ -199,24 +206,9 @@ def _column_of(state: Mapping[str, Tensor], tasks: list[str], task: str, path: P
 def _check_fit(
     state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: set[str], origin: str
 ) -> None:
-    missing = sorted(required - set(state))
-    unexpected = sorted(set(state) - set(target))
-    mismatched = sorted(
-        f"{key} {list(state[key].shape)} vs {list(target[key].shape)}"
-        for key in set(state) & set(target)
-        if state[key].shape != target[key].shape
-    )
-    problems = [
-        f"{label} {describe_keys(keys)}"
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("shape mismatch", mismatched),
-        )
-        if keys
-    ]
-    if problems:
+    mismatch = describe_mismatch(state, target, required)
+    if mismatch:
         raise NddrError(
-            f"{origin} does not fit this network ({'; '.join(problems)}): use weights of the same "
+            f"{origin} does not fit this network ({mismatch}): use weights of the same "
             "backbone, tasks and head sizes"
         )
