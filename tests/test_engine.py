@@ -190,3 +190,21 @@ def test_two_processes_under_torchrun_match_one(tmp_path):
     actual = load_state_dict(two["checkpoint"])
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5)
+
+
+def test_fusion_shares_are_logged_every_inspect_every_steps_for_every_fusion(tmp_path):
+    """run.inspect_every is its own interval, not only on steps that are also log steps."""
+    for variant in ("nddr", "cross_stitch", "sluice"):
+        config = tiny_config(
+            tmp_path,
+            f"name={variant}",
+            f"model.variant={variant}",
+            "optim.steps=9",
+            "run.log_every=2",
+            "run.inspect_every=3",
+            "run.checkpoint_every=0",
+        )
+        train(config)
+        records = [json.loads(line) for line in (config.run_dir / "log.jsonl").open()]
+        assert [r["step"] for r in records if "fusion_shares" in r] == [3, 6, 9], variant
+        assert [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8, 9]

@@ -1,0 +1,32 @@
+"""The paper's pipeline (``nddr train --from-single-task``): the whole plan is checked before
+the first single-task network trains."""
+
+import json
+import subprocess
+import sys
+
+from test_engine import TINY
+
+from nddr.config import build_config
+from nddr.engine.pipeline import check_plan, single_task_configs
+
+
+def test_a_fused_variant_that_cannot_start_from_single_tasks_fails_before_any_training(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps(TINY))
+    command = [sys.executable, "-m", "nddr", "train", str(config), "--from-single-task"]
+    command += [f"run.out={tmp_path}", "model.variant=multi"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--from-single-task: model.variant='multi' cannot start" in lines[0]
+    assert not list(tmp_path.glob("tiny-run-single-*")), "a single-task network was trained"
+
+
+def test_the_plan_of_every_fused_variant_checks(tmp_path):
+    for variant in ("nddr", "cross_stitch", "sluice", "single"):
+        for shortcut in ("false", "true"):
+            config = build_config(
+                TINY, [f"run.out={tmp_path}", f"model.variant={variant}", f"model.shortcut={shortcut}"]
+            )
+            check_plan(config, single_task_configs(config))
