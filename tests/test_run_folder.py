@@ -168,3 +168,10 @@ def test_a_stale_partial_checkpoint_is_removed_on_resume_with_a_note(tmp_path, c
     assert main(["train", "--resume", str(run_dir), "optim.steps=6"]) == 0
     assert f"removed {str(partial)!r}" in capsys.readouterr().err
     assert not partial.exists() and _steps(run_dir)[-1] == 6
+
+
+def test_a_run_that_fails_to_start_releases_its_folder(tmp_path):
+    with pytest.raises(NddrError, match="loss_weights names 'bogus'"):
+        train(tiny_config(tmp_path, "optim.loss_weights={bogus: 1.0}"))
+    train(tiny_config(tmp_path, "optim.steps=2"))
+    assert _steps(tmp_path / "tiny-run") == [2]
