@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from nddr.engine.evaluate import format_results
 from nddr.errors import NddrError
 from nddr.metrics import (
+    UNITS,
     AccuracyMetric,
     AgeMetric,
     DepthMetric,
@@ -24,18 +26,19 @@ def test_segmentation_hand_worked_confusion_matrix():
     metric.update(prediction, target)
     result = metric.compute()
     # IoU0 = 1/3, IoU1 = 2/3, IoU2 = 0/1; class 3 is absent from truth and prediction: left out.
-    assert result["miou"].item() == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
-    assert result["pixel_accuracy"].item() == pytest.approx(3 / 5)
-    assert result["mean_accuracy"].item() == pytest.approx((1 / 2 + 1 + 0) / 3)
+    # Every ratio is in %, as the paper reports it.
+    assert result["miou"].item() == pytest.approx(100 * (1 / 3 + 2 / 3 + 0) / 3)
+    assert result["pixel_accuracy"].item() == pytest.approx(60.0)
+    assert result["mean_accuracy"].item() == pytest.approx(100 * (1 / 2 + 1 + 0) / 3)
     iou = metric.class_iou()
-    assert math.isnan(iou[3]) and iou[2] == 0
+    assert math.isnan(iou[3]) and iou[2] == 0 and iou[1].item() == pytest.approx(200 / 3)
 
 
 def test_segmentation_class_only_predicted_counts_with_zero_iou():
     metric = SegmentationMetric(num_classes=3)
     metric.update(torch.tensor([[0, 0]]), torch.tensor([[0, 1]]))
     # IoU0 = 1/2, IoU1 = 0 (in truth, never predicted); class 2 absent from both.
-    assert metric.compute()["miou"].item() == pytest.approx(0.25)
+    assert metric.compute()["miou"].item() == pytest.approx(25.0)
 
 
 def test_segmentation_accumulates_one_matrix_over_batches():
@@ -56,7 +59,7 @@ def test_segmentation_takes_scores_and_rejects_bad_labels():
     scores[:, 2] = 1
     metric = SegmentationMetric(3)
     metric.update(scores, torch.full((1, 2, 2), 2))
-    assert metric.compute()["pixel_accuracy"] == 1
+    assert metric.compute()["pixel_accuracy"] == 100
     with pytest.raises(NddrError, match=r"label 7 outside 0\.\.2"):
         metric.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.full((1, 2, 2), 7))
     with pytest.raises(NddrError, match="differ in shape"):
@@ -187,3 +190,25 @@ def test_metrics_reduce_across_processes(tmp_path):
     for rank in range(2):
         result = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert result == pytest.approx(expected, rel=1e-6)
+
+
+def test_every_ratio_is_in_percent_and_printed_with_its_unit():
+    segmentation = SegmentationMetric(2)
+    segmentation.update(torch.tensor([[0, 1, 1, 1]]), torch.tensor([[0, 1, 0, 1]]))
+    accuracy = AccuracyMetric()
+    accuracy.update(torch.tensor([1, 0]), torch.tensor([1, 1]))
+    results = {
+        "seg": {k: float(v) for k, v in segmentation.compute().items()},
+        "digit": {k: float(v) for k, v in accuracy.compute().items()},
+        "normals": {"mean": 30.5, "within_11.25": 12.0},
+    }
+    assert results["seg"]["pixel_accuracy"] == results["digit"]["accuracy"] * 1.5 == 75.0
+    table = format_results(results).splitlines()
+    assert table[0].split() == [
+        "seg", "miou", "58.33%", "pixel_accuracy", "75%", "mean_accuracy", "75%"
+    ]
+    assert table[1].split() == ["digit", "accuracy", "50%"]
+    assert table[2].split() == ["normals", "mean", "30.5°", "within_11.25", "12%"]
+    assert {key for key, unit in UNITS.items() if unit == "%"} >= {
+        "miou", "pixel_accuracy", "mean_accuracy", "accuracy", "within_30", "delta_1.25"
+    }

@@ -179,7 +179,7 @@ images = st.integers(1, 6)
 
 @PROPERTY
 @given(data=st.data(), count=images, seed=st.integers(0, 2**16), ignored=st.floats(0.0, 1.0))
-def test_segmentation_scores_are_fractions_and_batch_split_invariant(data, count, seed, ignored):
+def test_segmentation_scores_are_percentages_and_batch_split_invariant(data, count, seed, ignored):
     generator = torch.Generator().manual_seed(seed)
     target = torch.randint(0, CLASSES, (count, 4, 5), generator=generator)
     target[torch.rand(target.shape, generator=generator) < ignored] = IGNORE_INDEX
@@ -192,10 +192,10 @@ def test_segmentation_scores_are_fractions_and_batch_split_invariant(data, count
     labelled = bool((target != IGNORE_INDEX).any())
     assert np.isnan(whole["miou"]) != labelled
     if labelled:
-        assert 0 <= whole["miou"] <= 1 and 0 <= whole["pixel_accuracy"] <= 1
+        assert 0 <= whole["miou"] <= 100 and 0 <= whole["pixel_accuracy"] <= 100
         perfect = torch.where(target == IGNORE_INDEX, prediction, target)
         result = in_one_batch(SegmentationMetric(CLASSES), perfect, target)
-        assert result["miou"] == 1 and result["pixel_accuracy"] == 1
+        assert result["miou"] == 100 and result["pixel_accuracy"] == 100
 
 
 def reference_angles(prediction: torch.Tensor, target: torch.Tensor) -> np.ndarray:

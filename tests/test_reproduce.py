@@ -29,7 +29,7 @@ FUSED = ("cross_stitch", "sluice", "nddr")
 # Worked example: the fused rows are exactly 10% better than the single-task row on every metric,
 # except mIoU, which is 40 / 42 (single) and 44 / 46 (fused) at seeds 0 / 1.
 SINGLE = {
-    "segmentation": {"miou": 0.40, "pixel_accuracy": 0.60},
+    "segmentation": {"miou": 40.0, "pixel_accuracy": 60.0},
     "normals": {
         "mean": 20.0,
         "median": 16.0,
@@ -41,7 +41,7 @@ SINGLE = {
     "right": {"accuracy": 50.0},
 }
 BETTER = {
-    "segmentation": {"miou": 0.44, "pixel_accuracy": 0.66},
+    "segmentation": {"miou": 44.0, "pixel_accuracy": 66.0},
     "normals": {
         "mean": 18.0,
         "median": 14.4,
@@ -65,7 +65,7 @@ class FakeTrainer:
         table = BETTER if config.model.variant in FUSED else SINGLE
         results = {task: dict(table[task]) for task in config.data.tasks}
         if "segmentation" in results:
-            results["segmentation"]["miou"] += 0.02 * config.run.seed
+            results["segmentation"]["miou"] += 2.0 * config.run.seed
         checkpoint = config.run_dir / "weights" / "final.safetensors"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         checkpoint.write_bytes(b"fake")
@@ -170,6 +170,7 @@ def test_table_has_the_paper_beside_ours_with_std_over_seeds_and_delta_m(tmp_pat
     higher = [(46.4, 53.5), (75.5, 79.5), (86.5, 88.8), (33.5, 36.2), (64.1, 66.4)]
     changes = [(s - m) / s for s, m in lower] + [(m - s) / s for s, m in higher]
     assert nddr["Δm paper"] == f"{100 * sum(changes) / 7:+.2f}" == "+8.98"
+    assert "Units: N mean, N median in degrees; N 11.25, N 22.5, N 30, mIoU, PAcc in %." in markdown
 
 
 def test_fused_runs_start_from_the_checkpoints_the_trainer_reported(tmp_path):

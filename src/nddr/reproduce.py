@@ -34,7 +34,7 @@ from typing import Any
 from nddr.config import Config, load_config
 from nddr.errors import NddrError, unknown_choice
 from nddr.io import PathLike
-from nddr.metrics.gain import multi_task_gain
+from nddr.metrics import UNITS, multi_task_gain
 from nddr.tasks import TASKS
 
 RESULTS_NAME = "results.json"
@@ -70,14 +70,13 @@ _NOT_IDENTITY = (
 
 @dataclass(frozen=True)
 class Column:
-    """One metric column: ``task``/``metric`` of the results, the paper CSV's column, and the
-    factor from our units to the paper's (segmentation fractions -> %)."""
+    """One metric column: ``task``/``metric`` of the results and the paper CSV's column (ours
+    and the paper's are in the same units: ratios in %, angles in degrees)."""
 
     name: str
     task: str
     metric: str
     paper: str | None = None
-    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -152,8 +151,8 @@ _NYU_COLUMNS = (
     Column("N 11.25", "normals", "within_11.25", "normal_11.25"),
     Column("N 22.5", "normals", "within_22.5", "normal_22.5"),
     Column("N 30", "normals", "within_30", "normal_30"),
-    Column("mIoU", "segmentation", "miou", "seg_miou", 100.0),
-    Column("PAcc", "segmentation", "pixel_accuracy", "seg_pacc", 100.0),
+    Column("mIoU", "segmentation", "miou", "seg_miou"),
+    Column("PAcc", "segmentation", "pixel_accuracy", "seg_pacc"),
 )
 _T4 = "nyuv2/table4/"
 _T4_SINGLE = {
@@ -293,7 +292,7 @@ def _build_suites() -> dict[str, Suite]:
             None,
             "cpu/scenes",
             {"segmentation": "segmentation", "normals": "normals"},
-            tuple(Column(c.name, c.task, c.metric, None, c.scale) for c in _NYU_COLUMNS),
+            tuple(Column(c.name, c.task, c.metric) for c in _NYU_COLUMNS),
             shortcut_row=True,
         ),
         _baseline_suite(
@@ -696,7 +695,7 @@ def _merged(specs: Iterable[RunSpec], outcomes: Mapping[Path, Outcome]) -> Resul
 
 def _value(results: Results, column: Column) -> float | None:
     value = results.get(column.task, {}).get(column.metric)
-    return None if value is None or math.isnan(value) else value * column.scale
+    return None if value is None or math.isnan(value) else value
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -814,10 +813,7 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}."
         + (" Paper: the published numbers." if with_paper else ""),
     ]
-    if any(c.task == "segmentation" for c in suite.columns):
-        lines.append(
-            "Segmentation mIoU / PAcc in %; normals (N) angle errors in degrees, within-t in %."
-        )
+    lines.append(_units_line(suite))
     if any(row.paper and row.paper[0] != suite.table for row in suite.rows):
         lines.append("The paper's single_task row is Table 4's (same network and recipe).")
     lines += [
@@ -826,6 +822,16 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         "",
     ]
     return lines
+
+
+def _units_line(suite: Suite) -> str:
+    """Which columns are in which unit (:data:`nddr.metrics.UNITS`), e.g. "Units: %: mIoU, PAcc"."""
+    names = {"%": "%", "°": "degrees", " years": "years"}
+    by_unit: dict[str, list[str]] = {}
+    for column in suite.columns:
+        unit = names.get(UNITS.get(column.metric, ""), "the dataset's unit")
+        by_unit.setdefault(unit, []).append(column.name)
+    return "Units: " + "; ".join(f"{', '.join(cols)} in {unit}" for unit, cols in by_unit.items()) + "."
 
 
 def _footer(missing: Sequence[str]) -> list[str]:

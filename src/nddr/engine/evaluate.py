@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from nddr.errors import NddrError
+from nddr.metrics import UNITS
 from nddr.tasks import Task
 
 
@@ -64,9 +65,12 @@ def _refuse_nonfinite(tasks: list[Task], nonfinite: torch.Tensor) -> None:
 
 
 def format_results(results: dict[str, dict[str, float]]) -> str:
-    """A text table: one line per task, its metrics side by side."""
+    """A text table: one line per task, its metrics side by side, each with its unit
+    (:data:`nddr.metrics.UNITS`: ratios in %, angles in degrees)."""
     lines = []
     for task, values in results.items():
-        cells = "  ".join(f"{key} {value:.4g}" for key, value in values.items())
+        cells = "  ".join(
+            f"{key} {value:.4g}{UNITS.get(key, '')}" for key, value in values.items()
+        )
         lines.append(f"{task:<14} {cells}")
     return "\n".join(lines)

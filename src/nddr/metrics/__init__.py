@@ -2,7 +2,8 @@
 
 Every metric is a :class:`torchmetrics.Metric`: it accumulates over batches and, under DDP,
 over processes (states are summed or concatenated across ranks at ``compute``). The same classes
-serve training, evaluation and the tests.
+serve training, evaluation and the tests. Every ratio (mIoU, accuracies, % within a threshold)
+is in percent, as the paper reports it; angles are in degrees (:data:`UNITS`).
 """
 
 from nddr.metrics.classification import AccuracyMetric, AgeMetric
@@ -11,7 +12,16 @@ from nddr.metrics.gain import multi_task_gain
 from nddr.metrics.normals import NormalsMetric, angle_error
 from nddr.metrics.segmentation import SegmentationMetric
 
+UNITS: dict[str, str] = {
+    key: unit
+    for metric in (SegmentationMetric, NormalsMetric, DepthMetric, AccuracyMetric, AgeMetric)
+    for key, unit in metric.units.items()
+}
+"""The unit suffix of each metric key (``"%"``, ``"°"``, ``" years"``); depth errors are in the
+dataset's depth unit (metres on NYUv2), so they have none."""
+
 __all__ = [
+    "UNITS",
     "AccuracyMetric",
     "AgeMetric",
     "DepthMetric",

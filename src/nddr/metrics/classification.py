@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -15,6 +16,7 @@ class AccuracyMetric(Metric):
 
     full_state_update = False
     higher_is_better = True
+    units: ClassVar[dict[str, str]] = {"accuracy": "%"}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -42,6 +44,7 @@ class AgeMetric(Metric):
 
     full_state_update = False
     higher_is_better = False
+    units: ClassVar[dict[str, str]] = {"mean_ae": " years", "median_ae": " years"}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

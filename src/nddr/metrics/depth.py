@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -18,6 +20,7 @@ class DepthMetric(Metric):
 
     full_state_update = False
     higher_is_better = False
+    units: ClassVar[dict[str, str]] = {"delta_1.25": "%"}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

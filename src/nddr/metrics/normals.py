@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -51,6 +52,11 @@ class NormalsMetric(Metric):
 
     full_state_update = False
     higher_is_better = False
+    units: ClassVar[dict[str, str]] = {
+        "mean": "°",
+        "median": "°",
+        **{f"within_{limit:g}": "%" for limit in THRESHOLDS},
+    }
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

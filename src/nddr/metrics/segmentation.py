@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -13,11 +15,12 @@ class SegmentationMetric(Metric):
     """Confusion matrix over every valid pixel of the evaluation set (paper §4, NYUv2).
 
     ``compute`` returns:
-        * ``miou``: mean over classes of IoU = TP / (TP + FP + FN). A class absent from both the
+        * ``miou``: mean over classes of IoU = TP / (TP + FP + FN), in %. A class absent from both the
           ground truth and the prediction of the whole set has no IoU (0 / 0) and is left out of
           the mean; a class present in either counts, with IoU 0 if never predicted correctly.
-        * ``pixel_accuracy``: correct / valid pixels, pooled over the set.
-        * ``mean_accuracy``: mean over classes present in the ground truth of per-class recall.
+        * ``pixel_accuracy``: correct / valid pixels, pooled over the set, in %.
+        * ``mean_accuracy``: mean over classes present in the ground truth of per-class recall,
+          in %.
 
     Pixels whose target is ``ignore_index`` are not counted. Predictions must be class indices
     (``N x H x W``) or scores (``N x C x H x W``, arg-maxed) at the target's resolution.
@@ -25,6 +28,7 @@ class SegmentationMetric(Metric):
 
     full_state_update = False
     higher_is_better = True
+    units: ClassVar[dict[str, str]] = {"miou": "%", "pixel_accuracy": "%", "mean_accuracy": "%"}
 
     def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -66,14 +70,14 @@ class SegmentationMetric(Metric):
         iou = true_positive[present] / union[present]
         in_truth = truth_total > 0
         return {
-            "miou": iou.mean() if present.any() else confusion.new_tensor(float("nan")),
-            "pixel_accuracy": true_positive.sum() / confusion.sum().clamp(min=1),
-            "mean_accuracy": (true_positive[in_truth] / truth_total[in_truth]).mean(),
+            "miou": 100.0 * iou.mean() if present.any() else confusion.new_tensor(float("nan")),
+            "pixel_accuracy": 100.0 * true_positive.sum() / confusion.sum().clamp(min=1),
+            "mean_accuracy": 100.0 * (true_positive[in_truth] / truth_total[in_truth]).mean(),
         }
 
     def class_iou(self) -> Tensor:
-        """Per-class IoU, NaN for classes absent from both ground truth and prediction."""
+        """Per-class IoU in %, NaN for classes absent from both ground truth and prediction."""
         confusion = self.confusion.double()
         true_positive = confusion.diag()
         union = confusion.sum(dim=1) + confusion.sum(dim=0) - true_positive
-        return torch.where(union > 0, true_positive / union.clamp(min=1), float("nan"))
+        return torch.where(union > 0, 100.0 * true_positive / union.clamp(min=1), float("nan"))
