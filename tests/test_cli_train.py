@@ -45,7 +45,7 @@ def test_train_then_eval_and_predict(tmp_path, capsys):
     labels = np.load(out / "room_segmentation.npy")
     assert labels.dtype == np.uint8 and labels.max() < 6
     assert (
-        json.loads((out / "predictions.json").read_text())[str(image)]["normals"]
+        json.loads((out / "predictions.json").read_text())["room.png"]["normals"]
         == "room_normals.png"
     )
     assert main(["inspect", str(run_dir), "--out", str(tmp_path / "shares.png")]) == 0

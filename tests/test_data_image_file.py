@@ -159,6 +159,9 @@ def test_the_output_folder_is_left_out_of_folders_and_globs(tmp_path):
     _touch_image(tmp_path / "out" / "x_segmentation.png")
     assert find_images([str(tmp_path)], exclude=tmp_path / "out") == [tmp_path / "x.png"]
     assert find_images([f"{tmp_path}/**/*.png"], exclude=tmp_path / "out") == [tmp_path / "x.png"]
+    # Writing beside the images: the search starts inside the output folder, which then counts.
+    assert find_images([str(tmp_path / "out")], exclude=tmp_path / "out") != []
+    assert len(find_images([f"{tmp_path}/*.png"], exclude=tmp_path)) == 1
 
 
 @pytest.mark.parametrize(

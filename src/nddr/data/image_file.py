@@ -125,7 +125,7 @@ def _expand(name: str, exclude: PathLike | None) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        found = _without(_image_files(path.rglob("*"), path), exclude)
+        found = _without(_image_files(path.rglob("*"), path), exclude, path)
         if not found:
             raise NddrError(
                 f"image folder {name!r} holds no image file (none ending in "
@@ -133,7 +133,8 @@ def _expand(name: str, exclude: PathLike | None) -> list[Path]:
             )
         return found
     if glob.has_magic(name):
-        found = _without(_image_files(map(Path, glob.glob(name, recursive=True))), exclude)
+        matches = map(Path, glob.glob(name, recursive=True))
+        found = _without(_image_files(matches), exclude, _fixed_prefix(name))
         if not found:
             raise NddrError(
                 f"glob pattern {name!r} matches no image file (none ending in "
@@ -161,8 +162,18 @@ def _parts_below(path: Path, root: Path | None) -> tuple[str, ...]:
     return path.relative_to(root).parts if root is not None else (path.name,)
 
 
-def _without(paths: list[Path], exclude: PathLike | None) -> list[Path]:
+def _without(paths: list[Path], exclude: PathLike | None, searched: Path) -> list[Path]:
+    """``paths`` less those under ``exclude``, unless the search itself started inside it."""
     if exclude is None:
         return paths
     excluded = Path(exclude).resolve()
+    if searched.resolve().is_relative_to(excluded):
+        return paths
     return [path for path in paths if not path.resolve().is_relative_to(excluded)]
+
+
+def _fixed_prefix(pattern: str) -> Path:
+    """The folder a glob pattern searches: its parts before the first one with a wildcard."""
+    parts = Path(pattern).parts
+    fixed = next(index for index, part in enumerate(parts) if glob.has_magic(part))
+    return Path(*parts[:fixed]) if fixed else Path(".")
