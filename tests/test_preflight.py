@@ -203,3 +203,56 @@ def test_train_refuses_an_unwritable_run_folder_before_any_step(tmp_path, case):
     assert completed.returncode == 2, completed.stderr[-3000:]
     assert "nddr train: error: run folder '" in completed.stderr
     assert "is not writable" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_crop_larger_than_the_scaled_images_is_named(tmp_path):
+    # Scenes images are 32 px here; scaled by at most 1.5 they fill a crop of 48.
+    config = tiny_config(tmp_path, "data.crop_size=49")
+    train_set, test_set, network = parts(config)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network)
+    assert str(raised.value) == (
+        "data.crop_size 49 is larger than the scenes train images can fill: sample 0 is 32 x 32, "
+        "at most 48 px a side after scaling by 1.5 (the top of data.scale_range); set "
+        "data.crop_size <= 48 or null"
+    )
+    config = tiny_config(tmp_path, "data.crop_size=33", "data.scale_range=null")
+    train_set, test_set, network = parts(config)
+    with pytest.raises(NddrError, match="at most 32 px a side after scaling by 1 "):
+        preflight(config, train_set, test_set, network)
+    config = tiny_config(tmp_path, "data.crop_size=48")
+    preflight(config, *parts(config))
+
+
+def test_a_batch_norm_left_one_value_per_channel_is_named(tmp_path):
+    """A micro-batch of one 8 px crop reaches the tiny backbone's stride-8 stages as 1 x 1."""
+    config = tiny_config(tmp_path, "data.batch_size=2", "optim.accumulate=2", "data.crop_size=8")
+    train_set, test_set, network = parts(config)
+    weights = {name: tensor.clone() for name, tensor in network.state_dict().items()}
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network.eval())
+    message = str(raised.value)
+    assert message.startswith("a batch norm of the network would see one value per channel: ")
+    assert "micro-batch is 1 image(s) (data.batch_size 2 over processes x optim.accumulate)" in message
+    assert "of 8 x 8 px (data.crop_size)" in message and "\n" not in message
+    assert message.endswith("raise data.batch_size or data.crop_size, or set model.freeze_bn=true")
+    assert not network.training, "the network's modes are left as they were"
+    assert all(torch.equal(weights[name], tensor) for name, tensor in network.state_dict().items())
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        network.train()(torch.rand(1, 3, 8, 8))
+    for fix in (["data.crop_size=16"], ["optim.accumulate=1"], ["model.freeze_bn=true"]):
+        config = tiny_config(tmp_path, "data.batch_size=2", "optim.accumulate=2", "data.crop_size=8", *fix)
+        preflight(config, *parts(config))
+
+
+def test_loss_weights_that_train_nothing_are_named(tmp_path):
+    config = tiny_config(tmp_path, "optim.loss_weights={segmentation: 0, normals: 0}")
+    train_set, test_set, network = parts(config)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network)
+    assert str(raised.value) == (
+        "optim.loss_weights gives every task (segmentation, normals) weight 0, so nothing would "
+        "be trained: give at least one task a weight > 0"
+    )
+    config = tiny_config(tmp_path, "optim.loss_weights={segmentation: 0}")
+    preflight(config, *parts(config))

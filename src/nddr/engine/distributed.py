@@ -45,16 +45,36 @@ class Context:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    """``auto`` (CUDA when there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``;
+    one this machine lacks is a one-line error naming the devices it has."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise NddrError(f"device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NddrError(f"device {name!r}: this machine has no CUDA device; use auto or cpu")
+        raise NddrError(
+            f"device {name!r} is not a device: use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    available = available_devices()
+    wanted = str(device) if device.type == "cuda" and device.index is not None else device.type
+    if wanted not in available:
+        kind = "CUDA" if device.type == "cuda" else device.type.upper()
+        which = f" {device.index}" if device.index is not None and device.type in available else ""
+        raise NddrError(
+            f"device {name!r} (run.device / --device): this machine has no {kind} device{which}; "
+            f"it has {', '.join(available)}: use auto or one of those"
+        )
     return device
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run on: the CPU, each CUDA device, the MPS device."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda", *(f"cuda:{index}" for index in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def collective_timeout() -> datetime.timedelta:

@@ -1,17 +1,20 @@
 """Checks before the first training step, so that a run fails in seconds, not hours in.
 
 :func:`preflight` checks what only shows up late otherwise: a run folder that cannot be written
-(the first checkpoint would fail), a disk too full for the checkpoints, and samples that do not
-load or lack a configured task (a bad file deep in an epoch). Each failure is one
-:class:`~nddr.errors.NddrError` line naming the thing and the fix.
+(the first checkpoint would fail), a disk too full for the checkpoints, samples that do not
+load or lack a configured task (a bad file deep in an epoch), and what a config can only be
+judged against with its data and network: a crop larger than the images can fill, a batch
+norm left one value per channel in training, loss weights that train nothing. Each failure is
+one :class:`~nddr.errors.NddrError` line naming the thing and the fix.
 
-The config itself needs no check here: it is validated when it is loaded (the pydantic models of
-:mod:`nddr.config` reject unknown keys, wrong types and out-of-range values).
+The config alone is validated when it is loaded (the pydantic models of :mod:`nddr.config`
+reject unknown keys, wrong types and out-of-range values).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import secrets
@@ -23,7 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.func import functional_call
 from torch.utils.data import Dataset
 
 from nddr.config import Config
@@ -58,9 +63,13 @@ def preflight(
     run_dir = config.run_dir if run_dir is None else run_dir
     check_run_dir(run_dir)
     check_free_space(run_dir, checkpoint_bytes(network), config.run.keep_checkpoints)
+    check_loss_weights(config, list(train_set.dataset.targets))
     with _rng_preserved():
         check_split(config, "train", train_set, train_set.dataset)
         check_split(config, "test", test_set, test_set)
+        smallest = smallest_image(train_set.dataset)
+        check_crop(config, smallest)
+        check_batch_norm(config, network, smallest)
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -186,6 +195,100 @@ def check_command(config: Config, split: str) -> str:
     for key, value in data.options.items():
         words += ["--set", f"{key}={value if isinstance(value, str) else repr(value)}"]
     return shlex.join(words)
+
+
+def check_loss_weights(config: Config, tasks: list[str]) -> None:
+    """At least one task has a loss weight above 0 (unnamed tasks weigh 1)."""
+    weights = config.optim.loss_weights
+    if tasks and all(weights.get(task, 1.0) == 0 for task in tasks):
+        raise NddrError(
+            f"optim.loss_weights gives every task ({', '.join(tasks)}) weight 0, so nothing "
+            "would be trained: give at least one task a weight > 0"
+        )
+
+
+def smallest_image(dataset: MultiTaskDataset) -> tuple[int, int, int]:
+    """(height, width, index) of the sampled training image with the shortest side."""
+    sizes = []
+    for index in sample_indices(len(dataset)):
+        height, width = np.asarray(dataset.load_raw(index)["image"]).shape[:2]
+        sizes.append((int(height), int(width), index))
+    return min(sizes, key=lambda size: min(size[:2]))
+
+
+def largest_crop(config: Config, height: int, width: int) -> int:
+    """The largest crop an image of ``height`` x ``width`` fills once scaled by the top of
+    ``data.scale_range``: a larger one is padding at every scale, never the image."""
+    top = config.data.scale_range[1] if config.data.scale_range else 1.0
+    return math.floor(min(height, width) * top)
+
+
+def check_crop(config: Config, smallest: tuple[int, int, int]) -> None:
+    """``data.crop_size`` is at most :func:`largest_crop` of the smallest sampled image."""
+    crop = config.data.crop_size
+    height, width, index = smallest
+    limit = largest_crop(config, height, width)
+    if crop is not None and crop > limit:
+        scale = config.data.scale_range[1] if config.data.scale_range else 1.0
+        raise NddrError(
+            f"data.crop_size {crop} is larger than the {config.data.name} train images can fill: "
+            f"sample {index} is {height} x {width}, at most {limit} px a side after scaling by "
+            f"{scale:g} (the top of data.scale_range); set data.crop_size <= {limit} or null"
+        )
+
+
+def micro_batch(config: Config) -> int:
+    """Images per process in one forward: the global batch over processes and accumulation."""
+    processes = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return max(config.data.batch_size // (processes * config.optim.accumulate), 1)
+
+
+def check_batch_norm(
+    config: Config, network: nn.Module, smallest: tuple[int, int, int]
+) -> None:
+    """No batch norm sees a single value per channel in training (a micro-batch of one image
+    whose feature map there is 1 x 1): one forward of the real input shape on the meta device
+    (no memory, no compute) finds it before the first step does."""
+    if config.model.freeze_bn:
+        return
+    height, width, _ = smallest
+    if config.data.crop_size is not None:
+        height = width = config.data.crop_size
+    elif config.data.scale_range:
+        low = config.data.scale_range[0]
+        height, width = max(round(height * low), 1), max(round(width * low), 1)
+    images = micro_batch(config)
+    try:
+        _meta_forward(network, torch.empty(images, 3, height, width, device="meta"))
+    except ValueError as error:
+        if "more than 1 value per channel" not in str(error):
+            return
+        raise NddrError(
+            f"a batch norm of the network would see one value per channel: each process's "
+            f"micro-batch is {images} image(s) (data.batch_size {config.data.batch_size} over "
+            f"processes x optim.accumulate) of {height} x {width} px (data.crop_size), whose "
+            "features shrink to 1 x 1 at a batch norm; raise data.batch_size or "
+            "data.crop_size, or set model.freeze_bn=true"
+        ) from None
+    except Exception:
+        return  # a forward the meta device cannot run says nothing about batch norm
+
+
+def _meta_forward(network: nn.Module, images: torch.Tensor) -> None:
+    """``network(images)`` in training mode with every parameter and buffer on the meta device;
+    the network itself (weights, statistics, modes) is left as it was."""
+    state = {
+        name: torch.empty_like(tensor, device="meta")
+        for name, tensor in [*network.named_parameters(), *network.named_buffers()]
+    }
+    modes = {module: module.training for module in network.modules()}
+    network.train()
+    try:
+        with torch.no_grad():
+            functional_call(network, state, (images,))
+    finally:
+        for module, training in modes.items():
+            module.train(training)
 
 
 def _first_line(error: BaseException) -> str:
