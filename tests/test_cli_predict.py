@@ -108,18 +108,18 @@ def test_globs_are_expanded_by_nddr(model, tmp_path):
 
 
 def test_a_bad_image_does_not_stop_the_batch(model, tmp_path, capsys):
-    good = save(photo(), tmp_path / "in" / "good.png")
-    whole = (tmp_path / "in" / "good.png").read_bytes()
-    (tmp_path / "in" / "truncated.png").write_bytes(whole[: len(whole) // 2])
-    (tmp_path / "in" / "notes.png").write_text("not an image")
+    save(photo(), tmp_path / "in" / "c_good.png")
+    whole = (tmp_path / "in" / "c_good.png").read_bytes()
+    (tmp_path / "in" / "b_truncated.png").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "in" / "a_notes.png").write_text("not an image")
     out = tmp_path / "out"
     assert predict(model, str(tmp_path / "in"), "--out", str(out)) == 1
     err = capsys.readouterr().err.splitlines()
     report = json.loads((out / "predictions.json").read_text())
-    assert set(report) == {"good.png", "notes.png", "truncated.png"}
-    assert report["good.png"]["segmentation"] == "good_segmentation.png"
-    assert (out / "good_segmentation.png").is_file() and good
-    for name in ("notes.png", "truncated.png"):
+    assert list(report) == ["a_notes.png", "b_truncated.png", "c_good.png"]
+    assert report["c_good.png"]["segmentation"] == "c_good_segmentation.png"
+    assert (out / "c_good_segmentation.png").is_file()
+    for name in ("a_notes.png", "b_truncated.png"):
         assert "cannot be decoded" in report[name]["error"]
         assert any(line.startswith("warning: ") and name in line for line in err), err
     assert err[-1].startswith("nddr predict: 2 of 3 images could not be predicted")
