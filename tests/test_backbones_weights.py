@@ -49,3 +49,17 @@ def test_fitting_weights_load(tmp_path):
     path = save_state_dict(source.state_dict(), tmp_path / "w.pt")
     load_torchvision_weights(model, str(path), example="X")
     assert torch.equal(model[0].weight, source[0].weight)
+
+
+def test_the_tiny_backbone_refuses_a_network_file_and_names_mismatched_keys(tmp_path):
+    network = nddr.build_network("tiny", {"a": 2}, "single", backbone_options={"width": 4})
+    path = nddr.save_network(network, tmp_path / "single_a.safetensors")
+    with pytest.raises(NddrError, match="set model.init_from"):
+        nddr.build_backbone("tiny", weights=str(path))
+    other = save_state_dict(nddr.build_backbone("tiny", width=8).state_dict(), tmp_path / "w8.pt")
+    with pytest.raises(NddrError) as error:
+        nddr.build_backbone("tiny", weights=str(other), width=4)
+    message = _one_line(error)
+    assert "do not fit the tiny backbone" in message and "shape mismatch" in message
+    fitting = save_state_dict(nddr.build_backbone("tiny", width=4).state_dict(), tmp_path / "w4.pt")
+    nddr.build_backbone("tiny", weights=str(fitting), width=4)

@@ -65,7 +65,7 @@ def test_training_writes_logs_checkpoints_and_results(tmp_path):
     run_dir = Path(summary["run_dir"])
     assert summary["step"] == 6
     assert set(summary["results"]) == {"segmentation", "normals"}
-    assert 0 <= summary["results"]["segmentation"]["miou"] <= 1
+    assert 0 <= summary["results"]["segmentation"]["miou"] <= 100
     lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     steps = [line["step"] for line in lines if "loss" in line]
     assert steps == [1, 2, 3, 4, 5, 6]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from nddr.backbones.staged import StagedBackbone
-from nddr.io import load_state_dict
+from nddr.backbones.weights import load_backbone_file, load_module_state
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, dilation: int = 1) -> list[nn.Module]:
@@ -35,5 +35,11 @@ def tiny(weights: object = None, width: int = 16) -> StagedBackbone:
         stages, widths, (2, 4, 8, 8, 8), name="tiny", dense_head="lfov", head_width=8 * width
     )
     if weights is not None:
-        backbone.load_state_dict(load_state_dict(weights))
+        load_module_state(
+            backbone,
+            load_backbone_file(weights),
+            f"weights {weights}",
+            "the tiny backbone",
+            "pass a state dict of this backbone (nddr.build_backbone('tiny').state_dict())",
+        )
     return backbone
