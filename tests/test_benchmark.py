@@ -1,6 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from test_engine import TINY
+
+from nddr import build_network
 
 from nddr.benchmark import (
     Settings,
@@ -11,7 +15,14 @@ from nddr.benchmark import (
     run_benchmark,
     run_pipeline_benchmark,
 )
-from nddr.benchmark.network import Row, bench_targets, peak_memory, single_task_ratios
+from nddr.benchmark.network import (
+    Row,
+    Runner,
+    bench_targets,
+    check_inputs,
+    peak_memory,
+    single_task_ratios,
+)
 from nddr.config import build_config
 from nddr.errors import NddrError
 
@@ -103,3 +114,39 @@ def test_pipeline_benchmark_compares_supply_with_consumption():
     assert report.samples_per_s > 0 and report.train_images_per_s > 0
     assert report.headroom == pytest.approx(report.samples_per_s / report.train_images_per_s)
     assert report.to_dict()["dataset"] == "scenes"
+
+
+def _refusal(settings, variants=("single", "nddr")):
+    with pytest.raises(NddrError) as caught:
+        check_inputs(settings, plan_workloads(variants, settings.num_tasks))
+    return str(caught.value)
+
+
+def test_inputs_that_train_pass_the_check():
+    check_inputs(SMALL, plan_workloads(["single", "multi", "sluice", "nddr_shortcut"], 2))
+
+
+def test_a_size_below_the_output_stride_is_refused_with_the_stride():
+    message = _refusal(replace(SMALL, size=(4, 32)))
+    assert message == (
+        "--size 4 32 is too small for tiny: its output stride is 8; use at least --size 8 8"
+    )
+
+
+def test_the_smallest_size_that_runs_is_computed_from_the_backbone():
+    message = _refusal(replace(SMALL, backbone="alexnet", size=(16, 16)))
+    assert message.endswith("its convolutions and pools need 63x63; use at least --size 63 63")
+    network = build_network("alexnet", {"seg": 4}, "nddr").train()
+    network(torch.rand(2, 3, 63, 63))
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        network(torch.rand(2, 3, 62, 62))
+
+
+def test_batch_one_in_training_is_refused_before_anything_is_built(monkeypatch):
+    def no_build(*args, **kwargs):
+        raise AssertionError("built a runner for an input that cannot train")
+
+    monkeypatch.setattr(Runner, "for_workload", no_build)
+    settings = replace(SMALL, batch=1, size=(8, 8))
+    with pytest.raises(NddrError, match=r"^--batch 1 cannot train .* on tiny at 8x8: .*--batch 2$"):
+        run_benchmark(settings, plan_workloads(["nddr"], 2), measure_memory=False)

@@ -50,6 +50,8 @@ def test_bench_data_reports_headroom(capsys):
         (["--backbone", "vgg17"], "vgg17"),
         (["--batch", "0"], "--batch must be at least 1"),
         (["--size", "4", "4"], "--size 4 4 is too small"),
+        (["--batch", "1", "--size", "8", "8"], "batch norm needs more than one value per channel"),
+        (["--backbone", "alexnet", "--size", "16", "16"], "use at least --size 63 63"),
         (["--tasks", "0"], "--tasks must be at least 1"),
         (["config.yaml"], "a config is read only with --data"),
         (["--data", "optim.stepz=3"], "optim.stepz"),

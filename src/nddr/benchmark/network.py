@@ -153,18 +153,12 @@ class Runner:
 
     @classmethod
     def for_workload(cls, workload: Workload, settings: Settings, device: torch.device) -> Runner:
+        network = _build(workload, settings).set_execution(workload.execution)
         targets = workload_targets(workload.tasks, settings.num_tasks)
-        tasks = build_tasks(targets)
-        network = build_network(
-            settings.backbone,
-            [task.head_spec() for task in tasks],
-            workload.variant,
-            shortcut=workload.shortcut,
-        ).set_execution(workload.execution)
         batch = random_batch(targets, settings.batch, settings.size)
         return cls(
             network,
-            tasks,
+            build_tasks(targets),
             batch,
             device,
             settings.amp,
@@ -271,15 +265,94 @@ def count_flops(workload: Workload, settings: Settings) -> tuple[int, int]:
     Counted on the per-column execution: grouped execution computes the same function, and
     ``torch.utils.flop_counter`` ignores ``groups`` in convolution backward (it would count K x).
     """
-    tasks = build_tasks(workload_targets(workload.tasks, settings.num_tasks))
     with torch.device("meta"):
-        network = build_network(
-            settings.backbone,
-            [task.head_spec() for task in tasks],
-            workload.variant,
-            shortcut=workload.shortcut,
-        )
+        network = _build(workload, settings)
         return network_flops(network, torch.empty(settings.batch, 3, *settings.size))
+
+
+def _build(workload: Workload, settings: Settings) -> MultiTaskNetwork:
+    """The network of ``workload`` (per-column execution), on the current default device."""
+    tasks = build_tasks(workload_targets(workload.tasks, settings.num_tasks))
+    return build_network(
+        settings.backbone,
+        [task.head_spec() for task in tasks],
+        workload.variant,
+        shortcut=workload.shortcut,
+    )
+
+
+_LARGEST_PROBE = 4096
+"""Largest side :func:`check_inputs` tries when it looks for the smallest input that runs."""
+
+
+def check_inputs(settings: Settings, workloads: Sequence[Workload]) -> None:
+    """Raise a one-line :class:`NddrError` naming the option and the smallest value that works
+    where a workload cannot train on the settings' input: ``size`` below the backbone's output
+    stride or below what its strides and pools need, or ``batch`` 1 where batch norm would see
+    one value per channel.
+
+    Each distinct network is built on meta tensors and run forward in training mode, so nothing
+    is allocated or computed; the smallest side that runs is found by bisection on such runs.
+    """
+    height, width = settings.size
+    checked = set()
+    for workload in workloads:
+        if (workload.variant, workload.shortcut) in checked:
+            continue
+        checked.add((workload.variant, workload.shortcut))
+        with torch.device("meta"):
+            network = _build(workload, settings).train()
+        stride = network.columns[0].output_stride
+        wide_enough = min(height, width) >= stride
+        if wide_enough and _forward_error(network, settings.batch, settings.size) is None:
+            continue
+        batch = max(settings.batch, 2)
+        error = _forward_error(network, batch, settings.size)
+        if wide_enough and error is None:
+            raise NddrError(
+                f"--batch {settings.batch} cannot train {workload.label} on {settings.backbone} "
+                f"at {height}x{width}: batch norm needs more than one value per channel in "
+                f"training; use --batch {batch}"
+            )
+        runs_from = _smallest_side(network, batch)
+        if runs_from is None or min(height, width) >= max(stride, runs_from):
+            raise NddrError(f"{workload.label} on {settings.backbone} cannot run: {error}")
+        side = max(stride, runs_from)
+        reason = (
+            f"its output stride is {stride}"
+            if stride >= runs_from
+            else f"its convolutions and pools need {side}x{side}"
+        )
+        raise NddrError(
+            f"--size {height} {width} is too small for {settings.backbone}: {reason}; "
+            f"use at least --size {side} {side}"
+        )
+
+
+def _forward_error(network: nn.Module, batch: int, size: tuple[int, int]) -> str | None:
+    """Why a forward of ``network`` on a meta batch of this size fails; None where it runs."""
+    try:
+        network(torch.empty(batch, 3, *size, device="meta"))
+    except (RuntimeError, ValueError) as error:
+        return str(error).splitlines()[0]
+    return None
+
+
+def _smallest_side(network: nn.Module, batch: int) -> int | None:
+    """The smallest side S such that ``network`` runs on S x S inputs (None up to the largest
+    probe): doubling, then bisection."""
+    low, high = 0, 1  # low fails (or is 0), high is being tried
+    while _forward_error(network, batch, (high, high)) is not None:
+        if high >= _LARGEST_PROBE:
+            return None
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _forward_error(network, batch, (middle, middle)) is None:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _resident_bytes(field_name: str) -> int:
@@ -374,7 +447,10 @@ def run_benchmark(
     measure_memory: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
-    """Measure every workload (see the module docstring) and the ratios to the single-task sum."""
+    """Measure every workload (see the module docstring) and the ratios to the single-task sum.
+
+    Inputs the networks cannot train on are refused first (:func:`check_inputs`)."""
+    check_inputs(settings, workloads)
     device = _prepare_process(settings)
     settings = replace(settings, threads=settings.threads or torch.get_num_threads())
     torch.manual_seed(0)

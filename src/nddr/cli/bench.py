@@ -77,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise NddrError(f"{flag} must be at least 1, got {value}")
-    if min(args.size) < 8:
-        raise NddrError(f"--size {args.size[0]} {args.size[1]} is too small: use at least 8 8")
     settings = Settings(
         backbone=args.backbone,
         size=(args.size[0], args.size[1]),

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         name,
         help="list backbones and variants; --params counts parameters",
         description="List backbones and network variants. With --params BACKBONE, print per "
-        "variant the total parameters and what fusion adds (count, and %% of the K columns).",
+        "variant the total parameters and what fusion adds (count, and % of the K columns).",
     )
     parser.add_argument("--params", metavar="BACKBONE", help="count parameters for this backbone")
     parser.add_argument(
@@ -53,7 +53,8 @@ def print_catalogue() -> None:
                 f"output stride {backbone.output_stride}, dense head {backbone.dense_head}"
             )
     print(
-        f"  {TIMM_PREFIX + 'MODEL':<12} any timm CNN, stage ends from its feature_info (pip install 'nddr[timm]')"
+        f"  {TIMM_PREFIX + 'MODEL':<12} a timm CNN cut at its feature_info taps: ResNet, ConvNeXt, "
+        "RegNet, EfficientNet, MobileNet, ... (pip install 'nddr[timm]')"
     )
     print("  your own    StagedBackbone.from_modules([...]) (see the README)")
     print("Variants:")
