@@ -446,7 +446,7 @@ PREDICT_ROWS = [
     (["{model_safetensors}", "{missing}.png", "--out", "{root}/out"], "does not exist"),
     (["{model_safetensors}", "{notes_png}", "--out", "{root}/out"], "cannot be decoded"),
     (["{model_safetensors}", "{typo_yaml}", "--out", "{root}/out"], "cannot be decoded"),
-    (["{model_safetensors}", "{empty}", "--out", "{root}/out"], "does not exist"),
+    (["{model_safetensors}", "{empty}", "--out", "{root}/out"], "holds no image file"),
     (["{model_safetensors}", "{room_png}", "--out", "{a_file}"], "cannot create the --out"),
     (["{model_safetensors}", "{room_png}"], "the following arguments are required: --out"),
 ]
