@@ -13,7 +13,6 @@ from nddr.analysis import (
     CELL,
     format_shares,
     fusion_shares,
-    nddr_shares,
     share_colour,
     shares_heatmap,
     shares_record,
@@ -42,7 +41,7 @@ def _assert_shares(layer, expected, rtol=0.0, atol=1e-6):
 
 
 def test_diagonal_init_gives_alpha_over_alpha_plus_beta_in_every_layer():
-    shares = nddr_shares(_network())
+    shares = fusion_shares(_network())
     assert [layer.stage for layer in shares] == [1, 2, 3, 4, 5]
     assert [layer.channels for layer in shares] == [16, 32, 64, 64, 64]
     assert shares[0].name == "NDDR 1"
@@ -53,10 +52,10 @@ def test_diagonal_init_gives_alpha_over_alpha_plus_beta_in_every_layer():
 
 def test_three_tasks_split_beta_between_the_other_tasks():
     # divide_beta (default): beta / (K - 1) = 0.05 on each other block, rows sum to 0.9 + 0.1.
-    for layer in nddr_shares(_network(THREE_TASKS)):
+    for layer in fusion_shares(_network(THREE_TASKS)):
         _assert_shares(layer, _expected(3, 0.9, 0.05))
     # Without it every other block gets beta: shares 0.9 / 1.1 and 0.1 / 1.1.
-    for layer in nddr_shares(_network(THREE_TASKS, divide_beta=False)):
+    for layer in fusion_shares(_network(THREE_TASKS, divide_beta=False)):
         _assert_shares(layer, _expected(3, 0.9 / 1.1, 0.1 / 1.1))
 
 
@@ -65,7 +64,7 @@ def test_shares_are_normalised_block_frobenius_norms():
     layer = network.fusions[1]
     nn.init.normal_(layer.conv.weight)
     c = layer.channels
-    shares = nddr_shares(network)[1]
+    shares = fusion_shares(network)[1]
     with torch.no_grad():
         for k in range(3):
             norms = torch.stack(
@@ -81,34 +80,34 @@ def test_a_zeroed_block_has_share_zero_and_a_zero_row_all_zero():
     c = layer.channels
     with torch.no_grad():
         layer.conv.weight.view(2, c, 2, c)[1, :, 0, :] = 0  # normals takes nothing from seg
-    shares = nddr_shares(network)[2]
+    shares = fusion_shares(network)[2]
     assert shares.shares[1] == pytest.approx((0.0, 1.0))
     assert shares.shares[0] == pytest.approx((0.9, 0.1))
     with torch.no_grad():
         layer.conv.weight.view(2, c, 2, c)[1] = 0
-    assert nddr_shares(network)[2].shares[1] == (0.0, 0.0)
+    assert fusion_shares(network)[2].shares[1] == (0.0, 0.0)
 
 
 def test_folding_batch_norm_scale():
     network = _network()
     layer = network.fusions[0]
     nn.init.normal_(layer.conv.weight)
-    plain = nddr_shares(network)[0].shares
+    plain = fusion_shares(network)[0].shares
     with torch.no_grad():
         layer.bn.weight.fill_(3.0)
         layer.bn.running_var.fill_(4.0)
     # One scale for all of a task's output channels leaves the shares as they are.
-    _assert_shares(nddr_shares(network, fold_bn=True)[0], plain, rtol=1e-6, atol=0)
+    _assert_shares(fusion_shares(network, fold_bn=True)[0], plain, rtol=1e-6, atol=0)
     c = layer.channels
     with torch.no_grad():
         layer.bn.weight.uniform_(0.1, 2.0)
         scale = layer.bn.weight / torch.sqrt(layer.bn.running_var + layer.bn.eps)
         folded = (layer.conv.weight[:, :, 0, 0] * scale[:, None]).view(2, c, 2, c)
     norms = torch.linalg.vector_norm(folded, dim=(1, 3))
-    folded_shares = nddr_shares(network, fold_bn=True)[0]
+    folded_shares = fusion_shares(network, fold_bn=True)[0]
     _assert_shares(folded_shares, norms / norms.sum(dim=1, keepdim=True), rtol=1e-5, atol=0)
     assert folded_shares.shares != plain
-    assert nddr_shares(network)[0].shares == plain
+    assert fusion_shares(network)[0].shares == plain
 
 
 def test_a_wrapped_network_is_unwrapped():
@@ -117,26 +116,14 @@ def test_a_wrapped_network_is_unwrapped():
             super().__init__()
             self.module = module
 
-    shares = nddr_shares(Wrapper(_network()))
+    shares = fusion_shares(Wrapper(_network()))
     assert len(shares) == 5
-
-
-@pytest.mark.parametrize("variant", ["cross_stitch", "sluice"])
-def test_networks_without_nddr_layers_are_refused(variant):
-    with pytest.raises(NddrError, match=rf"'{variant}' network .* has no NDDR layers"):
-        nddr_shares(_network(variant=variant))
 
 
 @pytest.mark.parametrize("variant", ["single", "multi"])
 def test_networks_without_fusion_layers_are_refused(variant):
     with pytest.raises(NddrError, match=rf"'{variant}' network .* has no fusion layers"):
         fusion_shares(_network(variant=variant))
-
-
-def test_fusion_shares_of_nddr_are_nddr_shares():
-    network = _network(THREE_TASKS)
-    nn.init.normal_(network.fusions[3].conv.weight)
-    assert fusion_shares(network) == nddr_shares(network)
 
 
 @pytest.mark.parametrize("per_channel", [True, False])
@@ -195,7 +182,7 @@ def test_record_and_table_name_the_fusion_kind():
 
 
 def test_table_record_and_json():
-    shares = nddr_shares(_network(THREE_TASKS))
+    shares = fusion_shares(_network(THREE_TASKS))
     table = format_shares(shares)
     assert "NDDR 5 (64 channels per task)" in table
     rows = [line.split() for line in table.splitlines() if line.strip().startswith("normals <-")]
@@ -221,7 +208,7 @@ def test_heatmap_png(tmp_path):
     with torch.no_grad():
         network.fusions[0].conv.weight.view(3, c, 3, c)[2] = 0
         network.fusions[0].conv.weight.view(3, c, 3, c)[2, :, 2, :] = torch.eye(c)  # 100%
-    shares = nddr_shares(network)
+    shares = fusion_shares(network)
     path = tmp_path / "out" / "shares.png"
     shares_heatmap(shares, path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["shares.png"]  # no temporary left

@@ -153,17 +153,6 @@ def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares
     return layers
 
 
-def nddr_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares]:
-    """:func:`fusion_shares` of a network whose fusion layers are NDDR layers (others refused)."""
-    layers = fusion_shares(network, fold_bn)
-    if layers[0].kind != "nddr":
-        raise NddrError(
-            f"{_describe(_unwrap(network))} has no NDDR layers: use fusion_shares for "
-            f"{KINDS[layers[0].kind].title} layers"
-        )
-    return layers
-
-
 def _unwrap(network: nn.Module) -> MultiTaskNetwork:
     while not isinstance(network, MultiTaskNetwork):
         inner = getattr(network, "module", None) or getattr(network, "_orig_mod", None)
