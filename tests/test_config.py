@@ -84,6 +84,9 @@ def test_bad_keys_and_values_are_one_line_errors(overrides, message):
         ("model.backbone_options={width: 0}", "option width is a positive integer (default 16)"),
         ("model.head_options={fcn: {}}", "(there is no head 'fcn': heads are lfov, aspp, classifier)"),
         ("model.head_options={lfov: {depth: 2}}", "(head 'lfov' has no option 'depth'; it takes"),
+        ("model.head_options={lfov: {dropout: 1.5}}", "dropout = 1.5 is not valid: use a probab"),
+        ("model.head_options={lfov: {width: 0}}", "width = 0 is not valid: use a positive integer"),
+        ("model.head_options={aspp: {dilations: []}}", "use a non-empty list of positive integers"),
     ],
 )
 def test_values_that_would_train_something_else_are_refused(override, message):

@@ -226,14 +226,17 @@ def test_a_crop_larger_than_the_scaled_images_is_named(tmp_path):
 
 def test_a_batch_norm_left_one_value_per_channel_is_named(tmp_path):
     """A micro-batch of one 8 px crop reaches the tiny backbone's stride-8 stages as 1 x 1."""
-    config = tiny_config(tmp_path, "data.batch_size=2", "optim.accumulate=2", "data.crop_size=8")
+    one_image_of_8_px = ["data.batch_size=2", "optim.accumulate=2", "data.crop_size=8"]
+    config = tiny_config(tmp_path, *one_image_of_8_px)
     train_set, test_set, network = parts(config)
     weights = {name: tensor.clone() for name, tensor in network.state_dict().items()}
     with pytest.raises(NddrError) as raised:
         preflight(config, train_set, test_set, network.eval())
     message = str(raised.value)
     assert message.startswith("a batch norm of the network would see one value per channel: ")
-    assert "micro-batch is 1 image(s) (data.batch_size 2 over processes x optim.accumulate)" in message
+    assert "micro-batch is 1 image(s) (data.batch_size 2 over processes x optim.accumulate)" in (
+        message
+    )
     assert "of 8 x 8 px (data.crop_size)" in message and "\n" not in message
     assert message.endswith("raise data.batch_size or data.crop_size, or set model.freeze_bn=true")
     assert not network.training, "the network's modes are left as they were"
@@ -241,7 +244,7 @@ def test_a_batch_norm_left_one_value_per_channel_is_named(tmp_path):
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         network.train()(torch.rand(1, 3, 8, 8))
     for fix in (["data.crop_size=16"], ["optim.accumulate=1"], ["model.freeze_bn=true"]):
-        config = tiny_config(tmp_path, "data.batch_size=2", "optim.accumulate=2", "data.crop_size=8", *fix)
+        config = tiny_config(tmp_path, *one_image_of_8_px, *fix)
         preflight(config, *parts(config))
 
 
@@ -256,3 +259,49 @@ def test_loss_weights_that_train_nothing_are_named(tmp_path):
     )
     config = tiny_config(tmp_path, "optim.loss_weights={segmentation: 0}")
     preflight(config, *parts(config))
+
+
+def test_whole_images_of_different_sizes_in_one_micro_batch_are_named(tmp_path):
+    config = tiny_config(tmp_path, "data.crop_size=null")
+    train_set, test_set, network = parts(config)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network)
+    assert str(raised.value) == (
+        "data.crop_size null keeps each image at its random scale (data.scale_range [0.5, 1.5]), "
+        "so micro-batches of 8 images cannot be stacked: set data.crop_size, or "
+        "data.scale_range=null"
+    )
+    for fix in (["data.scale_range=null"], ["data.batch_size=2", "optim.accumulate=2"]):
+        config = tiny_config(tmp_path, "data.crop_size=null", *fix)
+        preflight(config, *parts(config))
+
+
+class FirstSmaller(MultiTaskDataset):
+    """A dataset whose sample 0 is cut to 24 x 20 pixels, the others as they are."""
+
+    def __init__(self, base: MultiTaskDataset) -> None:
+        super().__init__(base.transform)
+        self.base, self.split, self.targets = base, base.split, base.targets
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def load_raw(self, index: int):
+        sample = self.base.load_raw(index)
+        if index:
+            return sample
+        return {
+            key: value[:24, :20] if np.ndim(value) >= 2 else value for key, value in sample.items()
+        }
+
+
+def test_images_of_different_sizes_without_a_crop_are_named(tmp_path):
+    config = tiny_config(tmp_path, "data.crop_size=null", "data.scale_range=null")
+    train_set, test_set, network = parts(config)
+    train_set.dataset = FirstSmaller(train_set.dataset)
+    with pytest.raises(NddrError) as raised:
+        preflight(config, train_set, test_set, network)
+    assert str(raised.value) == (
+        "data.crop_size null batches whole images, but scenes train sample 0 is 24 x 20 and "
+        "sample 8 32 x 32: set data.crop_size"
+    )

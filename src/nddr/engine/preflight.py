@@ -67,8 +67,10 @@ def preflight(
     with _rng_preserved():
         check_split(config, "train", train_set, train_set.dataset)
         check_split(config, "test", test_set, test_set)
-        smallest = smallest_image(train_set.dataset)
+        sizes = image_sizes(train_set.dataset)
+        smallest = min(sizes, key=lambda size: min(size[:2]))
         check_crop(config, smallest)
+        check_whole_images(config, sizes)
         check_batch_norm(config, network, smallest)
 
 
@@ -207,13 +209,13 @@ def check_loss_weights(config: Config, tasks: list[str]) -> None:
         )
 
 
-def smallest_image(dataset: MultiTaskDataset) -> tuple[int, int, int]:
-    """(height, width, index) of the sampled training image with the shortest side."""
+def image_sizes(dataset: MultiTaskDataset) -> list[tuple[int, int, int]]:
+    """(height, width, index) of the sampled training images, as loaded (before augmentation)."""
     sizes = []
     for index in sample_indices(len(dataset)):
         height, width = np.asarray(dataset.load_raw(index)["image"]).shape[:2]
         sizes.append((int(height), int(width), index))
-    return min(sizes, key=lambda size: min(size[:2]))
+    return sizes
 
 
 def largest_crop(config: Config, height: int, width: int) -> int:
@@ -234,6 +236,28 @@ def check_crop(config: Config, smallest: tuple[int, int, int]) -> None:
             f"data.crop_size {crop} is larger than the {config.data.name} train images can fill: "
             f"sample {index} is {height} x {width}, at most {limit} px a side after scaling by "
             f"{scale:g} (the top of data.scale_range); set data.crop_size <= {limit} or null"
+        )
+
+
+def check_whole_images(config: Config, sizes: list[tuple[int, int, int]]) -> None:
+    """Without a crop, the images of a micro-batch must come out one size to be stacked: no
+    random scale, and images of one size, unless each micro-batch holds one image."""
+    data = config.data
+    if data.crop_size is not None or micro_batch(config) == 1:
+        return
+    if data.scale_range is not None and data.scale_range[0] != data.scale_range[1]:
+        raise NddrError(
+            f"data.crop_size null keeps each image at its random scale (data.scale_range "
+            f"{list(data.scale_range)}), so micro-batches of {micro_batch(config)} images cannot "
+            "be stacked: set data.crop_size, or data.scale_range=null"
+        )
+    first = sizes[0]
+    other = next((size for size in sizes if size[:2] != first[:2]), None)
+    if other is not None:
+        raise NddrError(
+            f"data.crop_size null batches whole images, but {data.name} train sample {first[2]} "
+            f"is {first[0]} x {first[1]} and sample {other[2]} {other[0]} x {other[1]}: set "
+            "data.crop_size"
         )
 
 

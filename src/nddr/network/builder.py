@@ -73,17 +73,47 @@ def _differs(value: object, default: object) -> bool:
 
 
 def check_head_options(options: Mapping[str, Mapping[str, object]]) -> None:
-    """Raise a one-line ValueError for an unknown head kind or an option its head does not
-    take (which kinds a network uses is checked when it is built)."""
+    """Raise a one-line ValueError for an unknown head kind, an option its head does not take,
+    or a bad value: the heads' integer options (widths, dilations) are positive integers and
+    their float ones dropout probabilities in [0, 1). Which kinds a network uses is checked
+    when it is built."""
     for kind, given in options.items():
         if kind not in HEADS:
             raise ValueError(f"there is no head {kind!r}: heads are {', '.join(HEADS)}")
-        accepted = list(inspect.signature(HEADS[kind]).parameters)[2:]
-        for key in given:
-            if key not in accepted:
+        parameters = list(inspect.signature(HEADS[kind]).parameters.values())[2:]
+        defaults = {parameter.name: parameter.default for parameter in parameters}
+        for key, value in given.items():
+            if key not in defaults:
                 raise ValueError(
-                    f"head {kind!r} has no option {key!r}; it takes {', '.join(accepted)}"
+                    f"head {kind!r} has no option {key!r}; it takes {', '.join(defaults)}"
                 )
+            if not _fits(value, defaults[key]):
+                raise ValueError(
+                    f"head {kind!r} option {key} = {value!r} is not valid: use "
+                    f"{_HEAD_VALUES[type(defaults[key])]}"
+                )
+
+
+_HEAD_VALUES = {
+    int: "a positive integer",
+    float: "a probability in [0, 1)",
+    tuple: "a non-empty list of positive integers",
+}
+
+
+def _fits(value: object, default: object) -> bool:
+    """Whether ``value`` is of the kind of the head option whose default is ``default``."""
+    if isinstance(default, tuple):
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) > 0
+            and all(_fits(item, default[0]) for item in value)
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int) and value >= 1
+    return 0 <= value < 1
 
 
 def build_network(
