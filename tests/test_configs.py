@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nddr.config import load_config
 from nddr.reproduce import SUITES, find_configs
@@ -110,3 +111,38 @@ def test_paper_ablations_change_only_what_their_row_says():
             for config in row.configs:
                 model = load_config(CONFIGS / config).model
                 assert (model.backbone, model.shortcut) == (backbone, shortcut), config
+
+
+def written_out(path: Path) -> dict:
+    """The keys ``path`` and its base files set themselves, merged as ``base:`` merges them."""
+    own = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    merged = written_out((path.parent / own.pop("base")).resolve()) if "base" in own else {}
+    for section, values in own.items():
+        if isinstance(values, dict):
+            merged.setdefault(section, {}).update(values)
+        else:
+            merged[section] = values
+    return merged
+
+
+RECIPE = {
+    "data": ["tasks", "crop_size", "scale_range", "flip", "batch_size", "workers"],
+    "model": ["backbone", "variant", "fusion_options"],
+    "optim": ["lr", "steps", "fusion_lr_mult", "classifier_lr_mult", "classifier_bias_lr_mult"],
+    "run": ["eval_every", "checkpoint_every", "inspect_every", "channels_last"],
+}
+
+
+@pytest.mark.parametrize("path", FILES, ids=relative)
+def test_every_config_writes_out_its_recipe(path):
+    """A config states its recipe instead of leaning on the field defaults (the default
+    experiment's), so changing the default experiment changes no paper or CPU suite run."""
+    files = written_out(path)
+    for section, keys in RECIPE.items():
+        missing = [key for key in keys if key not in files.get(section, {})]
+        assert not missing, f"{relative(path)} leaves {section}.{missing[0]} to the defaults"
+    config = load_config(path)
+    if config.data.name in ("nyuv2", "imdb_wiki"):
+        optim = config.optim
+        assert (optim.momentum, optim.weight_decay, optim.poly_power) == (0.9, 5e-4, 0.9)
+        assert (optim.classifier_lr_mult, optim.classifier_bias_lr_mult) == (10.0, 20.0), "§4.2"
