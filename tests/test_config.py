@@ -52,6 +52,8 @@ def test_overrides_parse_yaml_values():
         (["optim.lr=-1"], "optim.lr = -1 is not valid"),
         (["run.device=tpu"], "run.device = 'tpu' is not valid"),
         (["optim.steps"], "is not key=value"),
+        (["optim.steps.x=3"], "override 'optim.steps.x': 'steps' is not a section"),
+        (["optim.momentum=1"], "optim.momentum = 1 is not valid (Input should be less than 1)"),
     ],
 )
 def test_bad_keys_and_values_are_one_line_errors(overrides, message):
@@ -72,7 +74,7 @@ def test_bad_keys_and_values_are_one_line_errors(overrides, message):
         ("data.scale_range=[1.5, 0.5]", "(use [lo, hi] with 0 < lo <= hi, e.g. [0.5, 1.5], or"),
         ("data.scale_range=[0, 1]", "data.scale_range = [0, 1] is not valid (use [lo, hi]"),
         ("data.scale_range=[0.5, .nan]", "data.scale_range.1 = nan is not valid"),
-        ("run.seed=-1", "run.seed = -1 is not valid (Input should be greater than or equal to 0)"),
+        (f"run.seed={2**64}", "run.seed = 18446744073709551616 is not valid (Input should be less"),
         (
             "model.fusion_options={init: [0.9, 0.1, 0]}",
             "model.fusion_options = {'init': [0.9, 0.1, 0]} is not valid (NDDR init takes "

@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -179,7 +179,7 @@ class RunConfig(_Section):
 
     out: str = Field("runs", description="runs go to OUT/NAME")
     seed: int = Field(
-        0, ge=0, lt=2**32, description="seed of weights, data order and augmentation"
+        0, ge=-(2**63), lt=2**64, description="seed of weights, data order and augmentation"
     )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     amp: Literal["none", "bf16", "fp16"] = Field("none", description="autocast: none, bf16, fp16")
@@ -313,12 +313,26 @@ def _deep_copy(value: Any) -> Any:
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = data
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1], start=1):
         child = node.setdefault(part, {})
-        if not isinstance(child, dict):
+        if not isinstance(child, dict) or ".".join(parts[:depth]) in _plain_keys():
             raise NddrError(f"override {key!r}: {part!r} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def _plain_keys() -> set[str]:
+    """The keys whose value is not a mapping: a dotted key cannot go into them."""
+    plain = set()
+    for key in _known_keys():
+        section, _, name = key.partition(".")
+        field = Config.model_fields[section]
+        if name:
+            field = field.annotation.model_fields[name]
+        kinds = (field.annotation, *get_args(field.annotation))
+        if not any(get_origin(kind) is dict for kind in kinds):
+            plain.add(key)
+    return plain
 
 
 def config_reference() -> str:
