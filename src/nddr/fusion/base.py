@@ -88,7 +88,7 @@ class Fusion(nn.Module):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} option {key} is true or false, got {value!r}")
             elif not _is_finite_number(value) or (
-                isinstance(defaults[key], int) and value != int(value)
+                isinstance(defaults[key], int) and not isinstance(value, int)
             ):
                 kind = "an integer" if isinstance(defaults[key], int) else "a finite number"
                 raise ValueError(f"{name} option {key} is {kind}, got {value!r}")
