@@ -14,9 +14,7 @@ is written out in the paper's configs (``configs/nyuv2/recipe_base.yaml``,
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
