@@ -24,7 +24,7 @@ def test_an_nddr_network_file_points_to_init_from(tmp_path):
     message = _one_line(error)
     assert "are an nddr network (keys columns.*, heads.*), not a backbone" in message
     assert "set model.init_from" in message and str(path) in message
-    with pytest.raises(NddrError, match="set model.init_from"):
+    with pytest.raises(NddrError, match=r"set model.init_from"):
         load_backbone_file(path)
 
 
@@ -54,7 +54,7 @@ def test_fitting_weights_load(tmp_path):
 def test_the_tiny_backbone_refuses_a_network_file_and_names_mismatched_keys(tmp_path):
     network = nddr.build_network("tiny", {"a": 2}, "single", backbone_options={"width": 4})
     path = nddr.save_network(network, tmp_path / "single_a.safetensors")
-    with pytest.raises(NddrError, match="set model.init_from"):
+    with pytest.raises(NddrError, match=r"set model.init_from"):
         nddr.build_backbone("tiny", weights=str(path))
     other = save_state_dict(nddr.build_backbone("tiny", width=8).state_dict(), tmp_path / "w8.pt")
     with pytest.raises(NddrError) as error:

@@ -5,7 +5,6 @@ import torch
 from test_engine import TINY
 
 from nddr import build_network
-
 from nddr.benchmark import (
     Settings,
     Workload,

@@ -2,23 +2,26 @@ import json
 
 import pytest
 
-from nddr.config import DEFAULT_EXPERIMENT, Config, build_config, config_reference, load_config
+from nddr.config import Config, build_config, config_reference, load_config
 from nddr.errors import NddrError
 
 
 def test_the_defaults_are_the_default_experiment(tmp_path):
     """One default: the field defaults, an empty YAML file and no config are one experiment."""
     config = Config()
-    assert (config.model.backbone, config.model.variant, config.data.name) == ("tiny", "nddr", "scenes")
+    assert (config.model.backbone, config.model.variant, config.data.name) == (
+        "tiny",
+        "nddr",
+        "scenes",
+    )
     assert (config.data.crop_size, config.data.batch_size, config.optim.steps) == (64, 16, 1000)
     assert (config.optim.lr, config.optim.fusion_lr_mult) == (0.05, 2.0)
     (tmp_path / "empty.yaml").write_text("")
-    assert load_config(tmp_path / "empty.yaml") == config == load_config(None)
-    assert build_config(DEFAULT_EXPERIMENT) == config
+    assert load_config(tmp_path / "empty.yaml") == config == load_config(None) == build_config()
 
 
 def test_the_reference_shows_the_defaults_the_run_uses():
-    defaults = build_config(DEFAULT_EXPERIMENT).to_dict()
+    defaults = Config().to_dict()
     reference = config_reference()
     for section in ("data", "model", "optim", "run"):
         for key, value in defaults[section].items():
@@ -29,7 +32,9 @@ def test_the_reference_shows_the_defaults_the_run_uses():
 def test_the_default_datasets_options_and_tasks_stay_with_it(name):
     data = build_config({}, [f"data.name={name}", "data.root=somewhere"]).data
     assert (data.options, data.tasks) == ({}, None)
-    given = build_config({}, [f"data.name={name}", "data.options={image_size: 9}", "data.tasks=[a]"])
+    given = build_config(
+        {}, [f"data.name={name}", "data.options={image_size: 9}", "data.tasks=[a]"]
+    )
     assert (given.data.options, given.data.tasks) == ({"image_size": 9}, ["a"])
     assert build_config({}, ["data.name=scenes"]).data.options == {"size": 64}
 
@@ -84,7 +89,10 @@ def test_bad_keys_and_values_are_one_line_errors(overrides, message):
         ("model.fusion_options={alpha: 1}", "(NDDR takes no option 'alpha'; it takes init, "),
         ("model.backbone_options={depth: 3}", "(backbone 'tiny' has no option 'depth': it takes"),
         ("model.backbone_options={width: 0}", "option width is a positive integer (default 16)"),
-        ("model.head_options={fcn: {}}", "(there is no head 'fcn': heads are lfov, aspp, classifier)"),
+        (
+            "model.head_options={fcn: {}}",
+            "(there is no head 'fcn': heads are lfov, aspp, classifier)",
+        ),
         ("model.head_options={lfov: {depth: 2}}", "(head 'lfov' has no option 'depth'; it takes"),
         ("model.head_options={lfov: {dropout: 1.5}}", "dropout = 1.5 is not valid: use a probab"),
         ("model.head_options={lfov: {width: 0}}", "width = 0 is not valid: use a positive integer"),

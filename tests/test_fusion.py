@@ -170,7 +170,11 @@ def test_sluice_needs_divisible_channels():
         (NDDR, {"init": "random"}, "or 'xavier'; got 'random'"),
         (CrossStitch, {"init": "xavier"}, "(xavier is NDDR's only); got 'xavier'"),
         (Sluice, {"init": [0.9, float("inf")]}, "Sluice init takes (alpha, beta)"),
-        (CrossStitch, {"activation": False}, "CrossStitch takes no option 'activation'; it takes init"),
+        (
+            CrossStitch,
+            {"activation": False},
+            "CrossStitch takes no option 'activation'; it takes init",
+        ),
         (NDDR, {"divide_beta": "no"}, "NDDR option divide_beta is true or false, got 'no'"),
         (NDDR, {"bn_momentum": 1.5}, "NDDR option bn_momentum lies in [0.0, 1.0], got 1.5"),
         (NDDR, {"bn_eps": float("nan")}, "NDDR option bn_eps is a finite number, got nan"),

@@ -139,7 +139,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
             torch.save({"ok": torch.ones(1), "layer.weight": weights}, path)
         else:
             save_file({"ok": torch.ones(1), "layer.weight": weights}, str(path))
-        with pytest.raises(NddrError, match="tensor 'layer.weight' holds NaN or Inf values"):
+        with pytest.raises(NddrError, match=r"tensor 'layer.weight' holds NaN or Inf values"):
             load_state_dict(path)
 
 
@@ -153,5 +153,5 @@ def test_metadata_of_other_tools_stays_text_and_edited_nddr_keys_fail(tmp_path):
 
 
 def test_a_folder_is_named_as_one(tmp_path):
-    with pytest.raises(NddrError, match="is a folder: pass the path of a .safetensors or .pth"):
+    with pytest.raises(NddrError, match=r"is a folder: pass the path of a .safetensors or .pth"):
         load_state_dict(tmp_path)

@@ -205,10 +205,21 @@ def test_every_ratio_is_in_percent_and_printed_with_its_unit():
     assert results["seg"]["pixel_accuracy"] == results["digit"]["accuracy"] * 1.5 == 75.0
     table = format_results(results).splitlines()
     assert table[0].split() == [
-        "seg", "miou", "58.33%", "pixel_accuracy", "75%", "mean_accuracy", "75%"
+        "seg",
+        "miou",
+        "58.33%",
+        "pixel_accuracy",
+        "75%",
+        "mean_accuracy",
+        "75%",
     ]
     assert table[1].split() == ["digit", "accuracy", "50%"]
     assert table[2].split() == ["normals", "mean", "30.5°", "within_11.25", "12%"]
     assert {key for key, unit in UNITS.items() if unit == "%"} >= {
-        "miou", "pixel_accuracy", "mean_accuracy", "accuracy", "within_30", "delta_1.25"
+        "miou",
+        "pixel_accuracy",
+        "mean_accuracy",
+        "accuracy",
+        "within_30",
+        "delta_1.25",
     }

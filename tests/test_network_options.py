@@ -31,7 +31,9 @@ def test_sluice_on_stages_it_cannot_split_names_the_stage_channels():
     )
     assert "fusion option" not in str(raised.value)
     sluice = {"num_subspaces": 7}
-    nddr.build_network("tiny", {"a": 2}, "sluice", backbone_options={"width": 7}, fusion_options=sluice)
+    nddr.build_network(
+        "tiny", {"a": 2}, "sluice", backbone_options={"width": 7}, fusion_options=sluice
+    )
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ def test_the_plan_of_every_fused_variant_checks(tmp_path):
     for variant in ("nddr", "cross_stitch", "sluice", "single"):
         for shortcut in ("false", "true"):
             config = build_config(
-                TINY, [f"run.out={tmp_path}", f"model.variant={variant}", f"model.shortcut={shortcut}"]
+                TINY,
+                [f"run.out={tmp_path}", f"model.variant={variant}", f"model.shortcut={shortcut}"],
             )
             check_plan(config, single_task_configs(config))

@@ -173,7 +173,9 @@ def test_sigterm_to_a_torchrun_group_with_loader_workers_saves_a_resumable_step(
     stderr = (tmp_path / "stderr.txt").read_text()
     assert "killed by signal" not in stderr
     stops = [line for line in stderr.splitlines() if "stopped by SIGTERM" in line]
-    assert len(stops) == 1 and "resume with: torchrun <the same options>" in stops[0], stderr[-3000:]
+    assert len(stops) == 1 and "resume with: torchrun <the same options>" in stops[0], stderr[
+        -3000:
+    ]
     step = int(re.search(r"at step (\d+);", stops[0])[1])
     newest = checkpoints.list_checkpoints(run_dir)[-1]
     checkpoints.verify_checkpoint(newest)

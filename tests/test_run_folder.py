@@ -118,7 +118,9 @@ def test_resume_refuses_changes_to_what_is_trained_naming_the_keys(tmp_path, cap
 def test_resume_keeps_every_config_the_run_has_seen(tmp_path):
     run_dir = _trained(tmp_path)
     assert main(["train", "--resume", str(run_dir), "optim.steps=6", "run.log_every=2"]) == 0
-    history = [json.loads(line) for line in (run_dir / CONFIG_HISTORY_FILE).read_text().splitlines()]
+    history = [
+        json.loads(line) for line in (run_dir / CONFIG_HISTORY_FILE).read_text().splitlines()
+    ]
     assert [entry["step"] for entry in history] == [0, 4]
     assert history[0]["changed"] == {} and history[0]["config"]["optim"]["steps"] == 4
     assert history[1]["changed"] == {"optim.steps": [4, 6], "run.log_every": [1, 2]}
@@ -135,7 +137,9 @@ def test_resume_allows_only_keys_that_do_not_change_what_is_trained():
         with pytest.raises(NddrError, match="would change what the run trains"):
             check_resume_changes(changes, 3)
     shorter = config_changes(before, build_config(TINY, ["optim.steps=2"]))
-    with pytest.raises(NddrError, match=r"optim.steps=2 is below the step the run resumes from \(3\)"):
+    with pytest.raises(
+        NddrError, match=r"optim.steps=2 is below the step the run resumes from \(3\)"
+    ):
         check_resume_changes(shorter, 3)
 
 

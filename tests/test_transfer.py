@@ -157,8 +157,13 @@ def test_torch_files_still_load_as_weights_whatever_the_suffix(tmp_path):
     torch.save(network.state_dict(), path)
     other = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", backbone_options={"width": 4})
     nddr.load_weights(other, path)
-    assert torch.equal(other.state_dict()["heads.a.fc8.weight"], network.state_dict()["heads.a.fc8.weight"])
-    with pytest.raises(NddrError, match=r"not a readable safetensors file \(a torch file, not one written by nddr.save_network"):
+    assert torch.equal(
+        other.state_dict()["heads.a.fc8.weight"], network.state_dict()["heads.a.fc8.weight"]
+    )
+    with pytest.raises(
+        NddrError,
+        match=r"not a readable safetensors file \(a torch file, not one written by nddr.save_network",
+    ):
         nddr.load_network(path)
 
 
@@ -170,7 +175,9 @@ def test_load_network_of_a_folder(tmp_path):
     nddr.save_network(network, checkpoint / "model.safetensors")
     for folder in (tmp_path / "run", checkpoint):
         loaded = nddr.load_network(folder)
-        assert torch.equal(loaded.state_dict()["heads.b.fc8.bias"], network.state_dict()["heads.b.fc8.bias"])
+        assert torch.equal(
+            loaded.state_dict()["heads.b.fc8.bias"], network.state_dict()["heads.b.fc8.bias"]
+        )
 
 
 @pytest.mark.parametrize(
@@ -180,9 +187,15 @@ def test_load_network_of_a_folder(tmp_path):
         ('["tiny"]', "metadata 'nddr_network' is a list, not a mapping"),
         ('{"backbone": "tiny", "tasks": [], "colour": 1}', "has an unknown key 'colour'"),
         ('{"backbone": "tiny", "tasks": "a"}', "tasks = 'a' is not a list"),
-        ('{"backbone": "tiny", "tasks": [{"name": "a"}]}', "tasks entry {'name': 'a'} is not a head spec"),
+        (
+            '{"backbone": "tiny", "tasks": [{"name": "a"}]}',
+            "tasks entry {'name': 'a'} is not a head spec",
+        ),
         ('{"tasks": []}', "has no 'backbone'"),
-        ('{"backbone": "tiny", "tasks": [{"name": "a", "out_channels": 2}], "variant": "ndr"}', "does not build a network (unknown variant 'ndr'"),
+        (
+            '{"backbone": "tiny", "tasks": [{"name": "a", "out_channels": 2}], "variant": "ndr"}',
+            "does not build a network (unknown variant 'ndr'",
+        ),
     ],
 )
 def test_edited_network_metadata_is_one_line_naming_the_key(tmp_path, value, message):

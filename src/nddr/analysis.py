@@ -56,9 +56,7 @@ class FusionKind:
 
 KINDS = {
     "nddr": FusionKind("NDDR", "block norms of the 1x1 weights", "W_kj"),
-    "cross_stitch": FusionKind(
-        "Cross-stitch", "norms of the alphas of each task pair", "a_kj"
-    ),
+    "cross_stitch": FusionKind("Cross-stitch", "norms of the alphas of each task pair", "a_kj"),
     "sluice": FusionKind(
         "Sluice", "norms of the alpha blocks between the tasks' subspaces", "alpha_kj"
     ),

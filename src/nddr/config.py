@@ -224,11 +224,6 @@ class Config(_Section):
         return Path(self.run.out) / self.name
 
 
-DEFAULT_EXPERIMENT: dict[str, Any] = {}
-"""What ``nddr train`` runs with no config: nothing over the field defaults, which are the default
-experiment (see :class:`Config`)."""
-
-
 def build_config(
     base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), where: str = "config"
 ) -> Config:

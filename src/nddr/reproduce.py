@@ -831,7 +831,11 @@ def _units_line(suite: Suite) -> str:
     for column in suite.columns:
         unit = names.get(UNITS.get(column.metric, ""), "the dataset's unit")
         by_unit.setdefault(unit, []).append(column.name)
-    return "Units: " + "; ".join(f"{', '.join(cols)} in {unit}" for unit, cols in by_unit.items()) + "."
+    return (
+        "Units: "
+        + "; ".join(f"{', '.join(cols)} in {unit}" for unit, cols in by_unit.items())
+        + "."
+    )
 
 
 def _footer(missing: Sequence[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """Staged backbones: torchvision VGG-16-LFOV, dilated ResNets, AlexNet, timm models, tiny, yours.
 
-``build_backbone(name)`` makes any of them by name; ``"timm:NAME"`` takes any timm CNN.
+``build_backbone(name)`` makes any of them by name; ``"timm:NAME"`` takes a timm CNN whose
+``features_only`` extractor can be cut into stages.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:
         # Overrides may follow options too (nddr train CONFIG --resume RUN optim.steps=50).
-        if not hasattr(args, "items") or any("=" not in item or item.startswith("-") for item in extra):
+        if not hasattr(args, "items") or any(
+            "=" not in item or item.startswith("-") for item in extra
+        ):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.items = [*args.items, *extra]
     try:

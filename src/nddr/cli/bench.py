@@ -99,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_data(args: argparse.Namespace) -> int:
     from nddr.benchmark import format_pipeline_report, run_pipeline_benchmark
-    from nddr.config import DEFAULT_EXPERIMENT, build_config, load_config
+    from nddr.config import load_config
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
-    config = load_config(path, items) if path else build_config(DEFAULT_EXPERIMENT, items)
+    config = load_config(path, items)
     if args.batches < 1:
         raise NddrError(f"--batches must be at least 1, got {args.batches}")
     report = run_pipeline_benchmark(config, args.batches, max(args.repeats // 2, 3), _progress)

@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         "in one folder keep their suffix: x.png_TASK.png), and predictions.json is keyed by that "
         "relative path. Images are read as displayed: EXIF orientation applied, 16-bit scaled "
         "to 8 bits, transparency over white. An image that cannot be read is skipped with a "
-        "warning and an \"error\" entry in predictions.json; the exit status is then 1 (2 if "
+        'warning and an "error" entry in predictions.json; the exit status is then 1 (2 if '
         "no image could be predicted).",
     )
     parser.add_argument("checkpoint")
@@ -172,7 +172,7 @@ def exit_status(errors: list[str], total: int) -> int:
         )
     print(
         f"nddr predict: {len(errors)} of {total} images could not be predicted (warnings above; "
-        "their \"error\" entries in predictions.json)",
+        'their "error" entries in predictions.json)',
         file=sys.stderr,
     )
     return 1

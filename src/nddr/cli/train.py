@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from nddr.config import DEFAULT_EXPERIMENT, Config, build_config, load_config
+from nddr.config import Config, load_config
 from nddr.errors import NddrError
 
 
@@ -63,10 +63,8 @@ def run(args: argparse.Namespace) -> int:
         if not config_file.is_file():
             raise NddrError(f"--resume {args.resume!r}: no {CONFIG_FILE} there; pass a run folder")
         config = load_config(config_file, items)
-    elif path is not None:
-        config = load_config(path, items)
     else:
-        config = build_config(DEFAULT_EXPERIMENT, items)
+        config = load_config(path, items)
     start = time.perf_counter()
     try:
         summary = _train(config, args)

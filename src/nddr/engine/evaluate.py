@@ -69,8 +69,6 @@ def format_results(results: dict[str, dict[str, float]]) -> str:
     (:data:`nddr.metrics.UNITS`: ratios in %, angles in degrees)."""
     lines = []
     for task, values in results.items():
-        cells = "  ".join(
-            f"{key} {value:.4g}{UNITS.get(key, '')}" for key, value in values.items()
-        )
+        cells = "  ".join(f"{key} {value:.4g}{UNITS.get(key, '')}" for key, value in values.items())
         lines.append(f"{task:<14} {cells}")
     return "\n".join(lines)

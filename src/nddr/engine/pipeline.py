@@ -51,9 +51,7 @@ def check_plan(config: Config, singles: dict[str, Config]) -> None:
     tasks = build_tasks(targets, config.optim.loss_weights)
     with torch.device("meta"):
         fused = _skeleton(config, tasks)
-        states = {
-            task.name: _skeleton(singles[task.name], [task]).state_dict() for task in tasks
-        }
+        states = {task.name: _skeleton(singles[task.name], [task]).state_dict() for task in tasks}
     try:
         init_from_single_task(fused, states)
     except NddrError as error:

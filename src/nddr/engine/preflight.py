@@ -267,9 +267,7 @@ def micro_batch(config: Config) -> int:
     return max(config.data.batch_size // (processes * config.optim.accumulate), 1)
 
 
-def check_batch_norm(
-    config: Config, network: nn.Module, smallest: tuple[int, int, int]
-) -> None:
+def check_batch_norm(config: Config, network: nn.Module, smallest: tuple[int, int, int]) -> None:
     """No batch norm sees a single value per channel in training (a micro-batch of one image
     whose feature map there is 1 x 1): one forward of the real input shape on the meta device
     (no memory, no compute) finds it before the first step does."""

@@ -136,7 +136,9 @@ class Trainer:
             except NddrError as error:
                 problem = str(error)
         if max_across(torch.tensor([int(bool(problem))]), self.context).item():
-            raise NddrError(problem or f"run folder {str(self.run_dir)!r} failed its checks on rank 0")
+            raise NddrError(
+                problem or f"run folder {str(self.run_dir)!r} failed its checks on rank 0"
+            )
         self._check_run_dir()
 
     def _check_run_dir(self) -> None:

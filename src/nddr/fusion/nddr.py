@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,10 @@ class NDDR(Fusion):
     """
 
     XAVIER_INIT = True
-    RANGES = {"bn_momentum": (0.0, 1.0), "bn_eps": (0.0, 1.0)}
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "bn_momentum": (0.0, 1.0),
+        "bn_eps": (0.0, 1.0),
+    }
 
     def __init__(
         self,

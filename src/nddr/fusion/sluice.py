@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,10 @@ class Sluice(Fusion):
         penalty_weight: Weight of the orthogonality penalty in the training loss.
     """
 
-    RANGES = {"num_subspaces": (1, math.inf), "penalty_weight": (0.0, math.inf)}
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "num_subspaces": (1, math.inf),
+        "penalty_weight": (0.0, math.inf),
+    }
 
     def __init__(
         self,

@@ -114,7 +114,10 @@ def stored_config(path: PathLike) -> dict | None:
         if key not in config:
             raise NddrError(f"{where} has no {key!r}; {fix}")
     for task in config["tasks"]:
-        if not isinstance(task, dict) or not {"name", "out_channels"} <= task.keys() <= _HEAD_FIELDS:
+        if (
+            not isinstance(task, dict)
+            or not {"name", "out_channels"} <= task.keys() <= _HEAD_FIELDS
+        ):
             raise NddrError(
                 f"{where}: tasks entry {task!r} is not a head spec (keys {', '.join(sorted(_HEAD_FIELDS))}); {fix}"
             )
