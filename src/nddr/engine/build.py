@@ -75,19 +75,25 @@ def training_batches(
             yield batch
 
 
-def training_network(config: Config, tasks: list[Task]) -> MultiTaskNetwork:
-    """The network of ``config.model`` for ``tasks``, initialised and set to run as configured."""
+def training_network(
+    config: Config, tasks: list[Task], initialise: bool = True
+) -> MultiTaskNetwork:
+    """The network of ``config.model`` for ``tasks``, initialised (backbone weights,
+    ``model.init_from``) and set to run as configured; ``initialise=False`` gives its bare
+    structure, e.g. to check a plan on the meta device."""
     model = config.model
     network = build_network(
         model.backbone,
         [task.head_spec() for task in tasks],
         model.variant,
         shortcut=model.shortcut,
-        backbone_weights=model.backbone_weights,
+        backbone_weights=model.backbone_weights if initialise else None,
         backbone_options=model.backbone_options,
         fusion_options=model.fusion_options,
         head_options=model.head_options,
     )
+    if not initialise:
+        return network
     if model.init_from:
         init_from_single_task(network, model.init_from)
     return network.set_execution(model.execution)

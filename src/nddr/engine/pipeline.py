@@ -10,10 +10,11 @@ import torch
 
 from nddr.config import Config, build_config
 from nddr.data import build_dataset
+from nddr.engine.build import training_network
 from nddr.engine.run_folder import RESULTS_FILE
 from nddr.engine.trainer import train
 from nddr.errors import NddrError
-from nddr.network import build_network, init_from_single_task
+from nddr.network import init_from_single_task
 from nddr.tasks import build_tasks
 
 
@@ -50,8 +51,11 @@ def check_plan(config: Config, singles: dict[str, Config]) -> None:
     ).targets
     tasks = build_tasks(targets, config.optim.loss_weights)
     with torch.device("meta"):
-        fused = _skeleton(config, tasks)
-        states = {task.name: _skeleton(singles[task.name], [task]).state_dict() for task in tasks}
+        fused = training_network(config, tasks, initialise=False)
+        states = {
+            task.name: training_network(singles[task.name], [task], initialise=False).state_dict()
+            for task in tasks
+        }
     try:
         init_from_single_task(fused, states)
     except NddrError as error:
@@ -87,17 +91,3 @@ def _task_names(config: Config) -> list[str]:
         return list(config.data.tasks)
     data = config.data
     return list(build_dataset(data.name, data.root, "test", **data.options).targets)
-
-
-def _skeleton(config: Config, tasks) -> Any:
-    """The network of ``config`` for ``tasks`` without its weights (on the current device)."""
-    model = config.model
-    return build_network(
-        model.backbone,
-        [task.head_spec() for task in tasks],
-        model.variant,
-        shortcut=model.shortcut,
-        backbone_options=model.backbone_options,
-        fusion_options=model.fusion_options,
-        head_options=model.head_options,
-    )
