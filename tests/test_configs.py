@@ -6,14 +6,23 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from torch import nn
 
-from nddr.config import load_config
+from nddr.config import Config, load_config
+from nddr.engine.build import training_network
 from nddr.reproduce import SUITES, find_configs
+from nddr.tasks import TASKS, Task
 
 CONFIGS = find_configs()
 FILES = sorted(CONFIGS.rglob("*.yaml"))
+EXPERIMENTS = [path for path in FILES if not path.stem.endswith("_base")]
 FUSED = ("cross_stitch", "sluice", "nddr")
+PAPER_DATA = ("nyuv2", "imdb_wiki")
+# The released code's weight decay (tf.nn.l2_loss(w) = sum(w^2) / 2): train_single_task.py adds
+# wd * l2_loss, train_multiple_tasks.py 0.5 * wd * l2_loss, with wd = 5e-4.
+SINGLE_TASK_DECAY, TWO_TASK_DECAY = 5e-4, 2.5e-4
 
 
 def relative(path: Path) -> str:
@@ -51,16 +60,28 @@ def test_config_validates_and_its_tasks_fit_its_variant(path):
     assert set(config.optim.loss_weights) <= set(tasks), "a loss weight names a task of the run"
     if config.data.name == "nyuv2":
         assert (config.data.crop_size, config.data.batch_size) == (321, 10)
-        if not path.stem.endswith("_base"):
-            paper = {"normals": 20.0} if "normals" in tasks else {}
-            assert config.optim.loss_weights == paper, "§4: segmentation CE + 20 x normal loss"
     assert config.run.eval_every == 0
     assert config.model.init_from is None, "reproduce adds init_from: the paths are per run"
 
 
+@pytest.mark.parametrize(
+    "path", [p for p in EXPERIMENTS if relative(p).startswith(PAPER_DATA)], ids=relative
+)
+def test_paper_runs_have_the_released_codes_loss_weights_and_weight_decay(path):
+    """Single-task runs as train_single_task.py (normals x10: st_normal.sh, decay 5e-4), two-task
+    runs as train_multiple_tasks.py (normals x20, decay 2.5e-4); IMDB-WIKI: equal weights."""
+    config = load_config(path)
+    single = config.model.variant == "single"
+    assert config.optim.weight_decay == (SINGLE_TASK_DECAY if single else TWO_TASK_DECAY)
+    expected = {}
+    if "normals" in config.data.tasks:
+        expected = {"normals": 10.0 if single else 20.0}
+    assert config.optim.loss_weights == expected
+
+
 def test_every_experiment_config_is_in_a_suite_and_every_suite_config_exists():
     used = suite_configs()
-    experiments = {relative(path) for path in FILES if not path.stem.endswith("_base")}
+    experiments = {relative(path) for path in EXPERIMENTS}
     assert experiments == set(used)
 
 
@@ -72,8 +93,7 @@ def test_a_config_starts_from_the_same_weights_in_every_suite():
 
 
 def test_names_are_unique():
-    experiments = [path for path in FILES if not path.stem.endswith("_base")]
-    names = [load_config(path).name for path in experiments]
+    names = [load_config(path).name for path in EXPERIMENTS]
     assert len(set(names)) == len(names)
 
 
@@ -92,25 +112,79 @@ def test_suite_rows_have_the_suites_tasks(suite):
 
 def test_paper_ablations_change_only_what_their_row_says():
     for row in SUITES["table1"].rows[1:]:
-        init = load_config(CONFIGS / row.configs[0]).model.fusion_options["init"]
+        config = load_config(CONFIGS / row.configs[0])
+        init = config.model.fusion_options["init"]
         expected = re.fullmatch(r"init\((.*)\)", row.label).group(1)
         if expected == "xavier":
             assert init == "xavier"
+            # experiments/ablation/NDDR_initialization/xavier.sh: --nddr-mult=1000.0
+            assert config.optim.fusion_lr_mult == 1000
         else:
             assert init == [float(v) for v in expected.split(";")]
+            assert config.optim.fusion_lr_mult == 100
     for row in SUITES["table2"].rows[1:]:
         scale = float(row.label.removeprefix("nddr_lr_scale="))
         assert load_config(CONFIGS / row.configs[0]).optim.fusion_lr_mult == scale
-    for suite, backbone, shortcut in [
+
+
+@pytest.mark.parametrize(
+    ("suite", "backbone", "shortcut"),
+    [
         ("table4", "vgg16_lfov", False),
         ("table5", "resnet101", False),
         ("table6", "vgg16_lfov", True),
         ("table7", "vgg16_lfov", False),
-    ]:
-        for row in SUITES[suite].rows:
-            for config in row.configs:
-                model = load_config(CONFIGS / config).model
-                assert (model.backbone, model.shortcut) == (backbone, shortcut), config
+    ],
+)
+def test_a_suites_runs_share_one_backbone_and_head(suite, backbone, shortcut):
+    """The single-task configs restate their table's backbone (they start from Table 4's): they
+    agree with the two-task ones on everything about the network but its variant."""
+    network = {"backbone", "shortcut", "backbone_weights", "backbone_options", "head_options"}
+    first = None
+    for row in SUITES[suite].rows:
+        for config in row.configs:
+            model = load_config(CONFIGS / config).model
+            assert (model.backbone, model.shortcut) == (backbone, shortcut), config
+            settings = model.model_dump(include=network)
+            first = first or settings
+            assert settings == first, config
+
+
+def nyuv2_tasks() -> list[Task]:
+    return [TASKS["segmentation"]("segmentation", 40), TASKS["normals"]("normals")]
+
+
+def head_inputs(config: Config, device: str) -> dict[str, tuple[nn.Module, torch.Size]]:
+    """Per task, its head and the feature shape it gets from a training crop, in train mode."""
+    with torch.device(device):
+        network = training_network(config, nyuv2_tasks(), initialise=False)
+    seen = {}
+    for task, head in network.heads.items():
+        head.register_forward_pre_hook(
+            lambda module, args, task=task: seen.__setitem__(task, (module, args[0].shape))
+        )
+    crop = config.data.crop_size
+    network.train()
+    with torch.no_grad():
+        outputs = network(torch.randn(2, 3, crop, crop, device=device))
+    assert set(outputs) == {"segmentation", "normals"}
+    return seen
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in EXPERIMENTS if relative(p).startswith("nyuv2")], ids=relative
+)
+def test_a_training_crop_runs_through_the_network_and_every_head_tap_sees_features(path):
+    """Meta-device forward of the 321 crop (no memory, no compute): the stages fit the crop, and
+    every dilated head conv's outer taps land on the feature map, not only on its padding
+    (LargeFOV's dilation 12 needs a feature map larger than 12 x 12)."""
+    config = load_config(path)
+    for task, (head, shape) in head_inputs(config, "meta").items():
+        height, width = shape[-2:]
+        dilated = [m for m in head.modules() if isinstance(m, nn.Conv2d) and m.kernel_size[0] > 1]
+        assert dilated, f"{relative(path)}: the {task} head has no spatial conv"
+        for conv in dilated:
+            assert conv.dilation[0] < min(height, width), (relative(path), task, shape)
 
 
 def written_out(path: Path) -> dict:
@@ -142,7 +216,8 @@ def test_every_config_writes_out_its_recipe(path):
         missing = [key for key in keys if key not in files.get(section, {})]
         assert not missing, f"{relative(path)} leaves {section}.{missing[0]} to the defaults"
     config = load_config(path)
-    if config.data.name in ("nyuv2", "imdb_wiki"):
+    if config.data.name in PAPER_DATA:
         optim = config.optim
-        assert (optim.momentum, optim.weight_decay, optim.poly_power) == (0.9, 5e-4, 0.9)
+        assert (optim.momentum, optim.poly_power) == (0.9, 0.9)
+        assert optim.weight_decay in (SINGLE_TASK_DECAY, TWO_TASK_DECAY)
         assert (optim.classifier_lr_mult, optim.classifier_bias_lr_mult) == (10.0, 20.0), "§4.2"
