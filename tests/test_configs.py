@@ -133,6 +133,7 @@ def test_paper_ablations_change_only_what_their_row_says():
         ("table4", "vgg16_lfov", False),
         ("table5", "resnet101", False),
         ("table6", "vgg16_lfov", True),
+        ("tableS1", "alexnet", False),
         ("table7", "vgg16_lfov", False),
     ],
 )
@@ -177,7 +178,7 @@ def head_inputs(config: Config, device: str) -> dict[str, tuple[nn.Module, torch
 def test_a_training_crop_runs_through_the_network_and_every_head_tap_sees_features(path):
     """Meta-device forward of the 321 crop (no memory, no compute): the stages fit the crop, and
     every dilated head conv's outer taps land on the feature map, not only on its padding
-    (LargeFOV's dilation 12 needs a feature map larger than 12 x 12)."""
+    (AlexNet's 9 x 9 map at stride 32 needs dilation 3, not LargeFOV's 12)."""
     config = load_config(path)
     for task, (head, shape) in head_inputs(config, "meta").items():
         height, width = shape[-2:]
@@ -185,6 +186,17 @@ def test_a_training_crop_runs_through_the_network_and_every_head_tap_sees_featur
         assert dilated, f"{relative(path)}: the {task} head has no spatial conv"
         for conv in dilated:
             assert conv.dilation[0] < min(height, width), (relative(path), task, shape)
+
+
+def test_alexnet_runs_a_321_crop_for_real():
+    """A CPU forward of Table S1's NDDR network: 321 px -> 9 x 9 features at the heads."""
+    torch.manual_seed(0)
+    config = load_config(CONFIGS / "nyuv2" / "tableS1" / "nddr.yaml")
+    seen = head_inputs(config, "cpu")
+    assert {task: tuple(shape) for task, (_, shape) in seen.items()} == {
+        "segmentation": (2, 256, 9, 9),
+        "normals": (2, 256, 9, 9),
+    }
 
 
 def written_out(path: Path) -> dict:

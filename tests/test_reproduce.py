@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from nddr.cli import main
 from nddr.cli import reproduce as cli
 from nddr.config import Config
 from nddr.errors import NddrError
@@ -21,6 +24,7 @@ from nddr.reproduce import (
     format_table,
     paper_rows,
     plan,
+    plan_document,
     run_suite,
 )
 
@@ -110,6 +114,111 @@ def test_table4_plan_trains_single_task_runs_first_and_starts_the_fused_ones_fro
         final = spec.run_dir / "checkpoints" / "step_00020000" / "model.safetensors"
         assert spec.checkpoint == final
     assert len({s.run_dir for s in specs}) == len(specs)
+
+
+def dry_run_json(capsys, *args: str) -> dict:
+    """``nddr reproduce ARGS --dry-run --json`` through the command's entry point, parsed."""
+    assert main(["reproduce", *args, "--dry-run", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_dry_run_json_gives_every_runs_resolved_config_and_links(tmp_path, capsys):
+    document = dry_run_json(capsys, "table4", "--out", str(tmp_path), "--seeds", "2")
+    assert (document["suite"], document["seeds"]) == ("table4", [0, 1])
+    runs = document["runs"]
+    assert [run["index"] for run in runs] == list(range(1, 13))
+    by_name = {(Path(run["config_file"]).stem, run["seed"]): run for run in runs}
+    normals, segmentation = by_name["single_normals", 0], by_name["single_segmentation", 0]
+    nddr = by_name["nddr", 0]
+    # The released code: single-task normals x10 and decay 5e-4, two-task normals x20 and 2.5e-4.
+    assert normals["config"]["optim"]["loss_weights"] == {"normals": 10.0}
+    assert normals["config"]["optim"]["weight_decay"] == 5e-4
+    assert segmentation["config"]["optim"]["loss_weights"] == {}
+    assert nddr["config"]["optim"]["loss_weights"] == {"normals": 20.0}
+    assert nddr["config"]["optim"]["weight_decay"] == 2.5e-4
+    assert nddr["config"]["model"]["fusion_options"] == {"init": [0.9, 0.1]}
+    assert nddr["row"] == "nddr" and nddr["run_dir"] == str(tmp_path / "nyuv2/table4/nddr-seed0")
+    assert nddr["init_from"] == {
+        "segmentation": {
+            "run": segmentation["index"],
+            "run_dir": segmentation["run_dir"],
+            "checkpoint": segmentation["checkpoint"],
+        },
+        "normals": {
+            "run": normals["index"],
+            "run_dir": normals["run_dir"],
+            "checkpoint": normals["checkpoint"],
+        },
+    }
+    assert nddr["config"]["model"]["init_from"] == {
+        "segmentation": segmentation["checkpoint"],
+        "normals": normals["checkpoint"],
+    }
+    assert (
+        by_name["nddr", 1]["init_from"]["normals"]["run"] == by_name["single_normals", 1]["index"]
+    )
+    assert by_name["multi", 0]["init_from"] == {}
+    assert {(run["state"], run["reused"]) for run in runs} == {("train", False)}
+    for run in runs:
+        assert Config.model_validate(run["config"]).run_dir == Path(run["run_dir"])
+    assert not list(tmp_path.iterdir()), "a dry run writes nothing"
+
+    xavier = dry_run_json(capsys, "table1", "--out", str(tmp_path), "--only", "init(xavier)")
+    config = xavier["runs"][-1]["config"]
+    assert config["model"]["fusion_options"] == {"init": "xavier"}
+    assert config["optim"]["fusion_lr_mult"] == 1000
+
+
+def test_dry_run_says_which_runs_are_reused_or_resumed(tmp_path, capsys):
+    run_suite("cpu-digits", 1, (), tmp_path, train=FakeTrainer(), log=lambda _: None)
+    specs = plan("cpu-digits", 1, out=tmp_path)
+    nddr = next(spec for spec in specs if spec.row == "nddr")
+    (nddr.run_dir / RESULTS_NAME).unlink()
+    stopped = nddr.run_dir / "checkpoints" / "step_00000100"
+    stopped.mkdir(parents=True)
+    (stopped / "model.safetensors").write_bytes(b"fake")
+    states = {
+        run["row"]: (run["state"], run["reused"])
+        for run in plan_document("cpu-digits", specs)["runs"]
+    }
+    assert states.pop("nddr") == ("resume", False)
+    assert set(states.values()) == {("reuse", True)}
+    text = format_plan(specs)
+    assert text.count("(finished: reused)") == 6 and text.count("(stopped: resumed)") == 1
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_every_suite_dry_runs_as_json(suite, tmp_path, capsys):
+    """CI check of `nddr reproduce SUITE --dry-run --json` for table1 .. table7, tableS1 and the
+    CPU suites: valid JSON whose configs are the plan's, every link pointing at an earlier run."""
+    document = dry_run_json(capsys, suite, "--out", str(tmp_path))
+    specs = plan(suite, 1, out=tmp_path)
+    assert len(document["runs"]) == len(specs)
+    for run, spec in zip(document["runs"], specs):
+        assert Config.model_validate(run["config"]) == spec.settings
+        for link in run["init_from"].values():
+            source = document["runs"][link["run"] - 1]
+            assert source["row"] == "single_task" and link["run"] < run["index"]
+            assert link["checkpoint"] == source["checkpoint"]
+
+
+def test_the_installed_command_dry_runs_a_suite_as_json(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "nddr", "reproduce", "tableS1", "--dry-run", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [run["config"]["model"]["backbone"] for run in runs] == ["alexnet"] * 6
+
+
+def test_json_without_dry_run_is_a_one_line_error(capsys):
+    assert main(["reproduce", "table4", "--json"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "add --dry-run" in error
 
 
 def test_dry_run_lists_every_run_with_its_overrides(tmp_path, capsys):
@@ -253,6 +362,21 @@ def test_runs_not_finished_are_dashes_and_named(tmp_path):
     assert rows["multi_task"]["Δm ours"] == "-"
     assert rows["nddr"]["Δm paper"] != "-"
     assert "Not run yet: multi_task seed 0, cross_stitch seed 0" in markdown
+
+
+def test_table_s1_has_empty_paper_columns_and_says_why(tmp_path):
+    fake = FakeTrainer()
+    markdown = run_suite("tableS1", 1, (), tmp_path, train=fake, log=lambda _: None)
+    assert {c.model.backbone for c in fake.configs} == {"alexnet"}
+    rows = table_cells(markdown)
+    assert list(rows) == ["single_task", "multi_task", "cross_stitch", "sluice", "nddr"]
+    for cells in rows.values():
+        paper = [value for header, value in cells.items() if header.endswith(" paper")]
+        assert len(paper) == 8 and set(paper) == {"-"}
+    assert rows["nddr"]["mIoU ↑ ours"] == "44.0"
+    assert rows["nddr"]["Δm ours"] == "+10.00"
+    assert "supplementary material, which is not available to us" in markdown
+    assert "Paper: the published numbers" not in markdown
 
 
 def test_paper_rows_come_from_the_csv():

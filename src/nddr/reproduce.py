@@ -1,7 +1,8 @@
 """Reproduce the paper's tables: run a grid of configs and print it beside the published numbers.
 
 A *suite* is one table of the paper (``table1`` .. ``table7``: NYUv2 ablations §4.1-4.3, VGG-16 /
-ResNet-101 / VGG-16-Shortcut §5.1, IMDB-WIKI §5.2) or a check on built-in data that runs on a CPU
+ResNet-101 / VGG-16-Shortcut §5.1, IMDB-WIKI §5.2; ``tableS1``: AlexNet, from the supplementary
+material, whose numbers we do not have) or a check on built-in data that runs on a CPU
 (``cpu-scenes``, ``cpu-digits``). A suite is a list of rows; a row is one or more runs, each a
 YAML config of ``configs/`` (one experiment per file). The ``single_task`` row holds one
 single-task run per task, whose results merge into one row. The fused rows (cross-stitch, sluice,
@@ -93,7 +94,9 @@ class Row:
 
 @dataclass(frozen=True)
 class Suite:
-    """A grid of runs printed as one table."""
+    """A grid of runs printed as one table. ``table`` is the paper's table whose numbers are
+    shown (``None``: no paper column); ``paper_absent`` says why a table of the paper shows none.
+    """
 
     name: str
     title: str
@@ -102,6 +105,7 @@ class Suite:
     columns: tuple[Column, ...]
     single: Mapping[str, str]
     rows: tuple[Row, ...]
+    paper_absent: str | None = None
 
     def row(self, label: str) -> Row:
         for row in self.rows:
@@ -154,6 +158,10 @@ _NYU_COLUMNS = (
     Column("mIoU", "segmentation", "miou", "seg_miou"),
     Column("PAcc", "segmentation", "pixel_accuracy", "seg_pacc"),
 )
+_NO_SUPPLEMENT = (
+    "The paper puts Table S1 in its supplementary material, which is not available to us, so no "
+    "published numbers are shown."
+)
 _T4 = "nyuv2/table4/"
 _T4_SINGLE = {
     "segmentation": _T4 + "single_segmentation.yaml",
@@ -175,6 +183,7 @@ def _baseline_suite(
     tasks: Mapping[str, str],
     columns: tuple[Column, ...],
     shortcut_row: bool = False,
+    paper_absent: str | None = None,
 ) -> Suite:
     """Single-task, multi-task, cross-stitch, sluice and NDDR rows from ``folder``'s configs."""
     single = {task: f"{folder}/single_{task}.yaml" for task in tasks}
@@ -187,7 +196,7 @@ def _baseline_suite(
     ]
     if shortcut_row:
         rows.append(Row("nddr_shortcut", (f"{folder}/nddr_shortcut.yaml",), init_from_single=True))
-    return Suite(name, title, table, tasks, columns, single, tuple(rows))
+    return Suite(name, title, table, tasks, columns, single, tuple(rows), paper_absent)
 
 
 def _nddr_rows(rows: Iterable[tuple[str, str, bool]]) -> tuple[Row, ...]:
@@ -275,6 +284,15 @@ def _build_suites() -> dict[str, Suite]:
             _NYU_COLUMNS,
         ),
         _baseline_suite(
+            "tableS1",
+            f"Table S1 (supplementary material): {nyu}, AlexNet",
+            None,
+            "nyuv2/tableS1",
+            _NYU_TASKS,
+            _NYU_COLUMNS,
+            paper_absent=_NO_SUPPLEMENT,
+        ),
+        _baseline_suite(
             "table7",
             "Table 7 (§5.2): IMDB-WIKI age estimation + gender classification, VGG-16",
             7,
@@ -309,7 +327,7 @@ def _build_suites() -> dict[str, Suite]:
 
 
 SUITES: dict[str, Suite] = _build_suites()
-"""Every suite by name: ``table1`` .. ``table7``, ``cpu-scenes``, ``cpu-digits``."""
+"""Every suite by name: ``table1`` .. ``table7``, ``tableS1``, ``cpu-scenes``, ``cpu-digits``."""
 
 
 def get_suite(name: str) -> Suite:
@@ -504,17 +522,70 @@ def _resumable(run_dir: Path) -> bool:
     return bool(list_checkpoints(run_dir))
 
 
+def run_state(spec: RunSpec) -> str:
+    """What running ``spec`` does: ``"reuse"`` a finished run, ``"resume"`` a stopped one from
+    its last checkpoint, or ``"train"`` it from the start. A finished run made with other
+    settings is an error, as when the suite runs."""
+    if finished(spec) is not None:
+        return "reuse"
+    return "resume" if _resumable(spec.run_dir) else "train"
+
+
 def format_plan(specs: Sequence[RunSpec]) -> str:
-    """The runs of a plan, one block each: label, seed, config, overrides, run folder."""
+    """The runs of a plan, one block each: label, seed, config, overrides, run folder, and
+    whether it is reused or resumed."""
     lines = []
     hidden = ("name=", "run.out=", "run.seed=")
+    notes = {"reuse": "  (finished: reused)", "resume": "  (stopped: resumed)", "train": ""}
     for index, spec in enumerate(specs, 1):
         lines.append(f"{index:>3}. {spec.row}  seed {spec.seed}  {_shown_path(spec.config)}")
         shown = [o for o in spec.overrides if not o.startswith(hidden)]
         if shown:
             lines.append("     overrides: " + " ".join(shown))
-        lines.append(f"     run dir:   {spec.run_dir}")
+        lines.append(f"     run dir:   {spec.run_dir}{notes[run_state(spec)]}")
     return "\n".join(lines)
+
+
+def plan_document(suite: str, specs: Sequence[RunSpec]) -> dict[str, Any]:
+    """A plan as JSON-ready data, so it can be audited without following the YAML base chains:
+    per run its row, seed, config file, overrides, run folder, planned checkpoint, state
+    (:func:`run_state`), the runs its columns start from and its fully resolved config."""
+    index = {spec.run_dir: number for number, spec in enumerate(specs, 1)}
+    runs = []
+    for number, spec in enumerate(specs, 1):
+        settings = spec.settings
+        if settings is None:
+            settings = load_config(spec.config, spec.overrides)
+        state = run_state(spec)
+        runs.append(
+            {
+                "index": number,
+                "row": spec.row,
+                "seed": spec.seed,
+                "config_file": str(spec.config),
+                "overrides": list(spec.overrides),
+                "run_dir": str(spec.run_dir),
+                "checkpoint": str(spec.checkpoint),
+                "state": state,
+                "reused": state == "reuse",
+                "init_from": {
+                    task: {
+                        "run": index[run_dir],
+                        "run_dir": str(run_dir),
+                        "checkpoint": settings.model.init_from[task],
+                    }
+                    for task, run_dir in spec.init_from
+                },
+                "config": settings.to_dict(),
+            }
+        )
+    definition = get_suite(suite)
+    return {
+        "suite": definition.name,
+        "title": definition.title,
+        "seeds": list(dict.fromkeys(spec.seed for spec in specs)),
+        "runs": runs,
+    }
 
 
 def _shown_path(path: Path) -> str:
@@ -728,7 +799,7 @@ def format_table(
     directions = higher_is_better(suite)
     arrows = {c: "↑" if directions[c.task][c.metric] else "↓" for c in suite.columns}
     paper = _paper_numbers(suite)
-    with_paper = bool(paper)
+    with_paper = bool(paper) or suite.paper_absent is not None
     header = ["row"]
     for column in suite.columns:
         name = f"{column.name} {arrows[column]}"
@@ -811,8 +882,10 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         f"# {suite.name}: {suite.title}",
         "",
         f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}."
-        + (" Paper: the published numbers." if with_paper else ""),
+        + (" Paper: the published numbers." if with_paper and not suite.paper_absent else ""),
     ]
+    if suite.paper_absent is not None:
+        lines.append(suite.paper_absent)
     lines.append(_units_line(suite))
     if any(row.paper and row.paper[0] != suite.table for row in suite.rows):
         lines.append("The paper's single_task row is Table 4's (same network and recipe).")

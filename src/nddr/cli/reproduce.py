@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from nddr.reproduce import DEFAULT_OUT, SUITES, format_plan, get_suite, plan, run_suite
+from nddr.errors import NddrError
+from nddr.reproduce import (
+    DEFAULT_OUT,
+    SUITES,
+    format_plan,
+    get_suite,
+    plan,
+    plan_document,
+    run_suite,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     suites = "; ".join(f"{suite.name}: {suite.title}" for suite in SUITES.values())
     parser = subparsers.add_parser(
         name,
-        help="run a table of the paper (table1..table7) or a CPU check and print it",
+        help="run a table of the paper (table1..table7, tableS1) or a CPU check and print it",
         description="Train every run of a suite (single-task runs first: the fused networks "
         "start from them), reusing runs already finished under --out, then print the table with "
         f"the paper's numbers beside ours and the multi-task gain. Suites: {suites}.",
@@ -19,6 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("suite", metavar="SUITE", help=f"one of {', '.join(SUITES)}")
     parser.add_argument(
         "--dry-run", action="store_true", help="list the runs in order without training"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with --dry-run: print the plan as JSON, each run with its fully resolved config, "
+        "run folder, row, state (train, resume, reuse) and the runs it starts from",
     )
     parser.add_argument(
         "--seeds", type=int, default=1, metavar="N", help="run seeds 0..N-1 (default 1)"
@@ -49,10 +65,15 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     get_suite(args.suite)
+    if args.json and not args.dry_run:
+        raise NddrError("--json prints a plan: add --dry-run (a run prints its markdown table)")
     selection = (args.suite, args.seeds, args.overrides, args.out)
     options = {"configs": args.configs, "only": args.only}
     if args.dry_run:
         specs = plan(*selection, **options)
+        if args.json:
+            print(json.dumps(plan_document(args.suite, specs), indent=2))
+            return 0
         print(f"{args.suite}: {len(specs)} runs")
         print(format_plan(specs))
         return 0
