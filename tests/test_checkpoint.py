@@ -272,6 +272,16 @@ def _edit_tasks(model_file: pathlib.Path, value: str) -> None:
             '"weight": 1}]',
             "names tasks ['depth'] but the network has ['seg']",
         ),
+        (
+            '[{"name": "seg", "kind": "segmentation", "num_classes": 3, "class_names": null, '
+            '"weight": 1, "options": []}]',
+            "options = [] has the wrong type",
+        ),
+        (
+            '[{"name": "seg", "kind": "segmentation", "num_classes": 3, "class_names": null, '
+            '"weight": 1, "options": {"space": "encoded"}}]',
+            "task 'seg' (segmentation) has no option 'space': it takes none",
+        ),
     ],
 )
 def test_edited_task_metadata_is_one_line_naming_the_key(save, tmp_path, value, message):
@@ -281,3 +291,18 @@ def test_edited_task_metadata_is_one_line_naming_the_key(save, tmp_path, value, 
     with pytest.raises(NddrError, match=re.escape(message)) as error:
         load_model(folder)
     assert MODEL_FILE in str(error.value) and "\n" not in str(error.value)
+
+
+def test_task_options_survive_the_checkpoint_and_old_entries_load_with_defaults(tmp_path):
+    network = build_network("tiny", {"normals": 3}, "single", backbone_options={"width": 4})
+    tasks = [build_task("normals", TargetSpec("normals"), 20.0, {"space": "encoded"})]
+    folder = save_checkpoint(tmp_path / "run", 1, network, tasks, {"seed": 1}, {"step": 1})
+    _, loaded, _ = load_model(folder)
+    assert loaded[0].space == "encoded" and loaded[0].weight == 20.0
+    (folder / MANIFEST_FILE).unlink()
+    _edit_tasks(
+        folder / MODEL_FILE,
+        '[{"name": "normals", "kind": "normals", "num_classes": null, "class_names": null, '
+        '"weight": 1}]',
+    )
+    assert load_model(folder)[1][0].space == "unit"  # saved before task options existed

@@ -1,13 +1,19 @@
+import json
 import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 import nddr
 from nddr.cli import main
 from nddr.data import build_dataset
+from nddr.data.transforms import JointTransform
+from nddr.engine import load_model
 from nddr.engine.checkpoint import model_metadata
 from nddr.io import save_state_dict
 from nddr.tasks import build_tasks
@@ -85,11 +91,11 @@ def test_console_script_runs():
     assert "Traceback" not in result.stderr
 
 
-def _scenes_checkpoint(tmp_path, scale_heads: float | None = None):
+def _scenes_checkpoint(tmp_path, scale_heads: float | None = None, task_options=None):
     """A checkpoint of a tiny network for the Scenes data under ``tmp_path`` (2 images, 16 px)."""
     options = {"size": 16, "num_images": 2}
     targets = build_dataset("scenes", tmp_path, "test", **options).targets
-    tasks = build_tasks(targets)
+    tasks = build_tasks(targets, options=task_options)
     torch.manual_seed(0)
     network = nddr.build_network(
         "tiny", [task.head_spec() for task in tasks], "nddr", backbone_options={"width": 4}
@@ -101,6 +107,41 @@ def _scenes_checkpoint(tmp_path, scale_heads: float | None = None):
     experiment = {"data": {"name": "scenes", "root": str(tmp_path), "options": options}}
     path = tmp_path / "model.safetensors"
     return save_state_dict(network.state_dict(), path, model_metadata(network, tasks, experiment))
+
+
+def test_eval_of_an_encoded_space_model_is_the_released_codes(tmp_path, capsys):
+    """A network trained in the released code's normal space keeps it in its checkpoint; its
+    encoded angles are the released code's (ops/errors.py, eval_multiple_tasks.py) on its raw
+    output, its true angles those of the decoded normals."""
+    checkpoint = _scenes_checkpoint(tmp_path, task_options={"normals": {"space": "encoded"}})
+    assert main(["eval", str(checkpoint), "--device", "cpu", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["normals"]
+    network, tasks, _ = load_model(checkpoint)
+    normals = next(task for task in tasks if task.name == "normals")
+    assert normals.space == "encoded"
+    dataset = build_dataset("scenes", tmp_path, "test", size=16, num_images=2)
+    dataset.transform = JointTransform(dataset.targets, False)
+    batch = next(iter(DataLoader(dataset, batch_size=2)))
+    with torch.no_grad():
+        raw = network.eval()(batch["image"])["normals"]
+    raw = F.interpolate(raw, size=batch["normals"].shape[-2:], mode="bilinear")
+    prediction = raw.permute(0, 2, 3, 1).reshape(-1, 3).double().numpy()
+    truth = batch["normals"].permute(0, 2, 3, 1).reshape(-1, 3).double().numpy()
+    valid = np.abs(truth).sum(axis=1) > 0
+    gt = np.round((truth[valid] + 1) * 127.5)  # the 8-bit ground truth of a normal PNG
+    gt /= np.linalg.norm(gt, axis=1, keepdims=True)
+    predicted = prediction[valid] / np.linalg.norm(prediction[valid], axis=1, keepdims=True)
+    angles = np.degrees(np.arccos(np.clip((predicted * gt).sum(axis=1), -1, 1)))
+    assert results["encoded_mean"] == pytest.approx(angles.mean(), abs=1e-3)
+    assert results["encoded_median"] == pytest.approx(np.median(angles), abs=1e-3)
+    assert results["encoded_within_30"] == pytest.approx(100 * (angles < 30).mean())
+    decoded = normals.predict(raw).permute(0, 2, 3, 1).reshape(-1, 3).double().numpy()[valid]
+    true = np.degrees(np.arccos(np.clip((decoded * truth[valid]).sum(axis=1), -1, 1)))
+    assert results["mean"] == pytest.approx(true.mean(), abs=1e-3)
+    assert main(["eval", str(checkpoint), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert f"encoded_mean {results['encoded_mean']:.4g}°" in printed
+    assert "released code" in printed
 
 
 def test_eval_refuses_non_finite_outputs(tmp_path, capsys):

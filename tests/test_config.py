@@ -76,6 +76,10 @@ def test_bad_keys_and_values_are_one_line_errors(overrides, message):
         ("optim.grad_clip=0", "optim.grad_clip = 0 is not valid (Input should be greater than 0)"),
         ("optim.loss_weights={normals: -1}", "(the weight of 'normals' is negative: use a weight"),
         ("optim.loss_weights={normals: .inf}", "optim.loss_weights.normals = inf is not valid"),
+        (
+            "optim.task_options={normals: encoded}",
+            "optim.task_options.normals = 'encoded' is not valid (Input should be a valid dict",
+        ),
         ("data.scale_range=[1.5, 0.5]", "(use [lo, hi] with 0 < lo <= hi, e.g. [0.5, 1.5], or"),
         ("data.scale_range=[0, 1]", "data.scale_range = [0, 1] is not valid (use [lo, hi]"),
         ("data.scale_range=[0.5, .nan]", "data.scale_range.1 = nan is not valid"),

@@ -85,6 +85,16 @@ def test_training_writes_logs_checkpoints_and_results(tmp_path):
         train(tiny_config(tmp_path))
 
 
+def test_an_encoded_space_run_keeps_its_normals_space(tmp_path):
+    summary = train(
+        tiny_config(tmp_path, "optim.steps=2", "optim.task_options={normals: {space: encoded}}")
+    )
+    _, tasks, _ = load_model(summary["run_dir"])
+    assert tasks[1].space == "encoded"
+    results = summary["results"]["normals"]
+    assert results["encoded_mean"] < results["mean"]  # encoded angles are the smaller ones
+
+
 class Interrupted(Exception):
     pass
 
@@ -147,6 +157,12 @@ def test_bad_configs_are_one_line_errors(tmp_path):
         train(tiny_config(tmp_path, "optim.accumulate=3"))
     with pytest.raises(NddrError, match="loss_weights names 'normalz'"):
         train(tiny_config(tmp_path, "optim.loss_weights={normalz: 2}"))
+    with pytest.raises(NddrError, match="task_options names 'normalz', not a task of scenes: use"):
+        train(tiny_config(tmp_path, "optim.task_options={normalz: {space: encoded}}"))
+    with pytest.raises(
+        NddrError, match=r"task 'normals' \(normals\) has no option 'spce': it takes space"
+    ):
+        train(tiny_config(tmp_path, "optim.task_options.normals.spce=encoded"))
     with pytest.raises(NddrError, match="no checkpoint to resume"):
         train(tiny_config(tmp_path), resume=True)
 

@@ -31,3 +31,14 @@ def test_the_plan_of_every_fused_variant_checks(tmp_path):
                 [f"run.out={tmp_path}", f"model.variant={variant}", f"model.shortcut={shortcut}"],
             )
             check_plan(config, single_task_configs(config))
+
+
+def test_single_task_configs_keep_their_own_task_options_and_weights(tmp_path):
+    config = build_config(
+        TINY, [f"run.out={tmp_path}", "optim.task_options={normals: {space: encoded}}"]
+    )
+    singles = single_task_configs(config)
+    assert singles["normals"].optim.task_options == {"normals": {"space": "encoded"}}
+    assert singles["normals"].optim.loss_weights == {"normals": 20.0}
+    assert singles["segmentation"].optim.task_options == {}
+    check_plan(config, singles)

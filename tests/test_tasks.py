@@ -4,7 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from nddr.data.base import TargetSpec
+from nddr.data.nyuv2 import decode_normals_png
 from nddr.errors import NddrError
+from nddr.metrics import encode_normals
 from nddr.tasks import (
     TASKS,
     Age,
@@ -75,6 +77,81 @@ def test_normals_loss_is_one_minus_cosine_over_valid_pixels():
     no_valid = task.loss(output.requires_grad_(), torch.zeros_like(target))
     no_valid.backward()
     assert no_valid.item() == 0 and output.grad is not None
+
+
+def _released_normal_loss(prediction: np.ndarray, png: np.ndarray) -> float:
+    """ops/losses.py of the released code in numpy: cosine distance between the l2-normalised
+    output and the l2-normalised raw uint8 ground truth, over pixels not (255, 255, 255)."""
+    prediction, gt = prediction.reshape(-1, 3), png.reshape(-1, 3)
+    mask = np.any(gt != 255, axis=-1).astype(np.float64)
+    prediction = prediction / np.linalg.norm(prediction, axis=-1, keepdims=True)
+    gt = gt.astype(np.float64) / np.linalg.norm(gt.astype(np.float64), axis=-1, keepdims=True)
+    return float(np.sum(mask * (1 - np.sum(prediction * gt, axis=-1))) / np.sum(mask))
+
+
+def test_encoded_normals_loss_is_the_released_codes():
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(4, 5, 3))
+    unit /= np.linalg.norm(unit, axis=-1, keepdims=True)
+    png = np.round((unit + 1) * 127.5).astype(np.uint8)
+    png[0, :2] = 255  # invalid pixels
+    target = torch.from_numpy(decode_normals_png(png, "test")).permute(2, 0, 1)[None]
+    output = torch.from_numpy(rng.normal(size=(1, 3, 4, 5)).astype(np.float32))
+    valid = png.min(axis=-1) < 255
+    stored = encode_normals(target, rounded=True)[0].permute(1, 2, 0).numpy()
+    assert (stored[valid] == png[valid]).all()  # the target encodes back to the PNG's values
+    task = SurfaceNormals("normals", space="encoded")
+    released = _released_normal_loss(output[0].permute(1, 2, 0).numpy(), png)
+    assert task.loss(output, target).item() == pytest.approx(released, rel=1e-5)
+    assert SurfaceNormals("normals").loss(output, target).item() != pytest.approx(released)
+    # What it trains toward is the encoded normal: the released code's stored value.
+    stored = torch.from_numpy(png.astype(np.float32)).permute(2, 0, 1)[None]
+    assert task.loss(stored, target).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_encoded_normals_predict_decoded_and_measure_raw():
+    task = SurfaceNormals("normals", space="encoded")
+    raw = torch.tensor([127.5, 127.5, 255.0]).view(1, 3, 1, 1).repeat(1, 1, 2, 2)
+    predicted = task.predict(raw, (4, 4))
+    torch.testing.assert_close(
+        predicted, torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+    )
+    target = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).repeat(1, 1, 4, 4)
+    metric = task.metric()
+    task.update_metric(metric, raw, target)
+    result = metric.compute()
+    encoded = np.degrees(
+        np.arccos(np.dot([1, 1, 2], [255, 128, 128]) / np.sqrt(6) / np.sqrt(97793))
+    )
+    assert result["mean"].item() == pytest.approx(90.0, abs=1e-3)
+    assert result["encoded_mean"].item() == pytest.approx(encoded, abs=1e-4)
+
+
+def test_task_options_are_keyword_arguments_checked_by_name_and_value():
+    targets = {"seg": TargetSpec("segmentation", 3), "normals": TargetSpec("normals")}
+    tasks = build_tasks(targets, options={"normals": {"space": "encoded"}})
+    assert tasks[1].space == "encoded" and tasks[1].options == {"space": "encoded"}
+    assert build_tasks(targets)[1].options == {"space": "unit"} and tasks[0].options == {}
+    assert "space='encoded'" in repr(tasks[1])
+    with pytest.raises(
+        NddrError, match=r"task 'normals' \(normals\) has no option 'spce': it takes space$"
+    ):
+        build_tasks(targets, options={"normals": {"spce": "encoded"}})
+    with pytest.raises(
+        NddrError, match=r"task 'seg' \(segmentation\) has no option 'space': it takes none"
+    ):
+        build_tasks(targets, options={"seg": {"space": "encoded"}})
+    with pytest.raises(NddrError, match="option space = True is not valid: use unit or encoded"):
+        build_tasks(targets, options={"normals": {"space": True}})
+
+
+def test_normals_directions_cover_every_metric_key():
+    metric = SurfaceNormals("normals").metric()
+    metric.update(torch.ones(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
+    directions = SurfaceNormals.higher_is_better
+    assert directions.keys() == metric.compute().keys()
+    assert not directions["encoded_mean"] and not directions["encoded_median"]
+    assert directions["encoded_within_11.25"] and directions["encoded_within_30"]
 
 
 def test_depth_loss_is_l1_on_valid_pixels():

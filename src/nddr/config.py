@@ -156,6 +156,11 @@ class OptimConfig(_Section):
         default_factory=dict,
         description="per-task loss weight >= 0 (others: 1), e.g. {normals: 20}",
     )
+    task_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="task -> options of that task, e.g. {normals: {space: encoded}} (the released "
+        "code's normal loss)",
+    )
     grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm (null: no)")
     skip_nonfinite: bool = Field(
         False,

@@ -782,7 +782,7 @@ def _gain(
     if not row or not single:
         return MISSING
     try:
-        return f"{multi_task_gain(row, single, directions):+.2f}"
+        return f"{multi_task_gain(row, single, directions, convention='per_metric'):+.2f}"
     except NddrError:
         return MISSING
 

@@ -1,15 +1,17 @@
 """Tasks: what is specific to each (paper §4, §5.2): head size, loss, prediction, metric, picture.
 
 A task is built from a dataset's :class:`~nddr.data.base.TargetSpec` (:func:`build_tasks`) and
-names the target key it reads. Dense outputs (``N x C x h x w``, at the network's output stride)
-are upsampled bilinearly to the target's size, for the loss as for the metric, so training and
-evaluation compare at the labels' full resolution.
+names the target key it reads; a task's options (``optim.task_options``, e.g. the normals'
+``space``) are keyword arguments of its class. Dense outputs (``N x C x h x w``, at the
+network's output stride) are upsampled bilinearly to the target's size, for the loss as for the
+metric, so training and evaluation compare at the labels' full resolution.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nddr.data.base import IGNORE_INDEX, TargetSpec
-from nddr.errors import unknown_choice
+from nddr.errors import NddrError, unknown_choice
 from nddr.heads import HeadSpec
 from nddr.visualize import depth_rgb, normals_rgb, segmentation_rgb
 
@@ -33,7 +35,8 @@ def resize_output(output: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 class Task:
-    """Base task. Subclasses set ``kind``, ``dense``, ``higher_is_better`` and ``primary``.
+    """Base task. Subclasses set ``kind``, ``dense``, ``higher_is_better`` and ``primary``; their
+    options are keyword-only arguments of ``__init__`` kept as attributes of the same name.
 
     Args:
         name: The target key in a sample and the output key of the network.
@@ -59,6 +62,17 @@ class Task:
         self.weight = weight
         self.class_names = class_names
 
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """The options this kind of task takes, with their defaults."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """This task's options (what a checkpoint stores to rebuild it)."""
+        return {name: getattr(self, name) for name in self.option_defaults()}
+
     @property
     def out_channels(self) -> int:
         assert self.num_classes is not None
@@ -78,12 +92,22 @@ class Task:
     def metric(self) -> Metric:
         raise NotImplementedError
 
+    def update_metric(self, metric: Metric, output: Tensor, target: Tensor) -> None:
+        """Add a batch of raw outputs to this task's :meth:`metric`, predicted at the target's
+        size (what evaluation does, in one place)."""
+        size = tuple(target.shape[-2:]) if self.dense else None
+        metric.update(self.predict(output, size), target)
+
     def picture(self, value: np.ndarray) -> np.ndarray | str:
         """One sample's target or prediction (raw conventions) as an RGB panel or a caption."""
         return f"{self.name} {int(value)}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, num_classes={self.num_classes}, weight={self.weight})"
+        options = "".join(f", {key}={value!r}" for key, value in self.options.items())
+        return (
+            f"{type(self).__name__}({self.name!r}, num_classes={self.num_classes}, "
+            f"weight={self.weight}{options})"
+        )
 
 
 class Segmentation(Task):
@@ -110,36 +134,80 @@ class Segmentation(Task):
         return segmentation_rgb(value, self.out_channels)
 
 
+_NORMAL_SUMMARY = {
+    "mean": False,
+    "median": False,
+    "within_11.25": True,
+    "within_22.5": True,
+    "within_30": True,
+}
+
+
 class SurfaceNormals(Task):
-    """Unit normals: mean over valid pixels of 1 - cos(prediction, truth) (paper §4: the l2 loss
-    on unit vectors, ||a - b||^2 = 2 - 2 cos); angle error mean / median / % within thresholds."""
+    """Normals: mean over valid pixels of 1 - cos(output, truth) (paper §4: the l2 loss on unit
+    vectors, ||a - b||^2 = 2 - 2 cos); angle error mean / median / % within thresholds, true and
+    in the released code's 8-bit encoding (``encoded_*``, :mod:`nddr.metrics.normals`).
+
+    Args:
+        space: ``"unit"``: the output is a normal's direction, the loss compares it with the unit
+            normal. ``"encoded"``: as the released code, with the 8-bit encoded ground truth
+            e = (n + 1) / 2 * 255 (rounded as the PNGs store it), so the output is a direction
+            in that space: predictions are decoded from it (:func:`~nddr.metrics.normals.
+            decode_normals`) and the ``encoded_*`` metrics use it as is.
+    """
 
     kind = "normals"
     dense = True
     higher_is_better: ClassVar[dict[str, bool]] = {
-        "mean": False,
-        "median": False,
-        "within_11.25": True,
-        "within_22.5": True,
-        "within_30": True,
+        **_NORMAL_SUMMARY,
+        **{f"encoded_{key}": higher for key, higher in _NORMAL_SUMMARY.items()},
     }
     primary = "mean"
+    SPACES: ClassVar[tuple[str, ...]] = ("unit", "encoded")
+
+    def __init__(
+        self,
+        name: str,
+        num_classes: int | None = None,
+        weight: float = 1.0,
+        class_names: tuple[str, ...] | None = None,
+        *,
+        space: str = "unit",
+    ) -> None:
+        super().__init__(name, num_classes, weight, class_names)
+        if not isinstance(space, str) or space not in self.SPACES:
+            choices = " or ".join(self.SPACES)
+            raise NddrError(f"task {name!r} option space = {space!r} is not valid: use {choices}")
+        self.space = space
 
     @property
     def out_channels(self) -> int:
         return 3
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        from nddr.metrics.normals import encode_normals, valid_normals
+
         output = resize_output(output, target.shape[-2:])
-        valid = target.abs().sum(dim=1) > 0
-        predicted = F.normalize(output.float(), dim=1)
-        cosine = (predicted * F.normalize(target.float(), dim=1)).sum(dim=1)
+        valid = valid_normals(target)
         if not valid.any():
             return output.sum() * 0.0
+        truth = encode_normals(target, rounded=True) if self.space == "encoded" else target
+        predicted = F.normalize(output.float(), dim=1)
+        cosine = (predicted * F.normalize(truth.float(), dim=1)).sum(dim=1)
         return (1.0 - cosine[valid]).mean()
 
     def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        return F.normalize(resize_output(output, size or output.shape[-2:]).float(), dim=1)
+        output = resize_output(output, size or output.shape[-2:]).float()
+        if self.space == "encoded":
+            from nddr.metrics.normals import decode_normals
+
+            return decode_normals(output)
+        return F.normalize(output, dim=1)
+
+    def update_metric(self, metric: Metric, output: Tensor, target: Tensor) -> None:
+        size = tuple(target.shape[-2:])
+        encoded = resize_output(output, size).float() if self.space == "encoded" else None
+        metric.update(self.predict(output, size), target, encoded)
 
     def metric(self) -> Metric:
         from nddr.metrics import NormalsMetric
@@ -237,19 +305,34 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def build_task(name: str, spec: TargetSpec, weight: float = 1.0) -> Task:
-    """The task of kind ``spec.kind`` reading target ``name``."""
+def build_task(
+    name: str, spec: TargetSpec, weight: float = 1.0, options: Mapping[str, Any] | None = None
+) -> Task:
+    """The task of kind ``spec.kind`` reading target ``name``, with its ``options``."""
     if spec.kind not in TASKS:
         raise unknown_choice("task kind", spec.kind, TASKS)
-    return TASKS[spec.kind](name, spec.num_classes, weight, spec.class_names)
+    task_type = TASKS[spec.kind]
+    options = dict(options or {})
+    accepted = task_type.option_defaults()
+    for key in options:
+        if key not in accepted:
+            takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
+            raise NddrError(f"task {name!r} ({spec.kind}) has no option {key!r}: {takes}")
+    return task_type(name, spec.num_classes, weight, spec.class_names, **options)
 
 
 def build_tasks(
-    targets: Mapping[str, TargetSpec], weights: Mapping[str, float] | None = None
+    targets: Mapping[str, TargetSpec],
+    weights: Mapping[str, float] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Task]:
-    """One task per dataset target, in the dataset's order, with optional loss weights."""
-    weights = dict(weights or {})
-    return [build_task(name, spec, weights.get(name, 1.0)) for name, spec in targets.items()]
+    """One task per dataset target, in the dataset's order, with optional loss weights and
+    options (task name -> options of that task)."""
+    weights, options = dict(weights or {}), dict(options or {})
+    return [
+        build_task(name, spec, weights.get(name, 1.0), options.get(name))
+        for name, spec in targets.items()
+    ]
 
 
 def total_loss(

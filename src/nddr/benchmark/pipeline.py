@@ -72,7 +72,7 @@ def train_consumption(
 ) -> tuple[float, str]:
     """Images per second that ``config``'s network trains on, on ``config.run.device``."""
     device = resolve_device(config.run.device)
-    tasks = build_tasks(targets, config.optim.loss_weights)
+    tasks = build_tasks(targets, config.optim.loss_weights, config.optim.task_options)
     runner = Runner(
         training_network(config, tasks),
         tasks,

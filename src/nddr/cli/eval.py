@@ -6,6 +6,11 @@ import argparse
 import json
 import math
 
+ENCODED_NOTE = (
+    "encoded_*: angles between normals in their 8-bit PNG encoding (n + 1) / 2 * 255, as the "
+    "released code measures them"
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
@@ -30,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from nddr.engine import evaluate, format_results, load_model
     from nddr.engine.distributed import resolve_device
     from nddr.errors import NddrError
+    from nddr.metrics.normals import ENCODED_PREFIX
 
     if args.batch_size is not None and args.batch_size < 1:
         raise NddrError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -58,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{data.name} test ({len(dataset)} samples)")
         print(format_results(results))
+        if any(key.startswith(ENCODED_PREFIX) for values in results.values() for key in values):
+            print(ENCODED_NOTE)
     return 0
 
 

@@ -87,6 +87,7 @@ def model_metadata(network: MultiTaskNetwork, tasks: list[Task], config: dict) -
                 "num_classes": task.num_classes,
                 "class_names": list(task.class_names) if task.class_names else None,
                 "weight": task.weight,
+                "options": task.options,
             }
             for task in tasks
         ],
@@ -365,6 +366,8 @@ _TASK_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "class_names": (list, type(None)),
     "weight": (int, float),
 }
+_OPTIONAL_TASK_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"options": (dict,)}
+"""Keys that checkpoints saved before they existed lack (``options``: the task's defaults)."""
 
 
 def _stored_tasks(model_file: Path, entries: object, names: Iterable[str]) -> list[Task]:
@@ -374,14 +377,16 @@ def _stored_tasks(model_file: Path, entries: object, names: Iterable[str]) -> li
     fix = "it was edited: use the checkpoint as nddr train saved it"
     if not isinstance(entries, list):
         raise NddrError(f"{where} is a {type(entries).__name__}, not a list; {fix}")
+    allowed = _TASK_ENTRY_TYPES.keys() | _OPTIONAL_TASK_ENTRY_TYPES.keys()
     tasks = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.keys() != _TASK_ENTRY_TYPES.keys():
+        if not isinstance(entry, dict) or not _TASK_ENTRY_TYPES.keys() <= entry.keys() <= allowed:
             raise NddrError(
-                f"{where}: entry {entry!r} does not have exactly the keys {', '.join(_TASK_ENTRY_TYPES)}; {fix}"
+                f"{where}: entry {entry!r} does not have exactly the keys {', '.join(_TASK_ENTRY_TYPES)} "
+                f"(and optionally {', '.join(_OPTIONAL_TASK_ENTRY_TYPES)}); {fix}"
             )
-        for key, types in _TASK_ENTRY_TYPES.items():
-            if not isinstance(entry[key], types) or isinstance(entry[key], bool):
+        for key, types in (_TASK_ENTRY_TYPES | _OPTIONAL_TASK_ENTRY_TYPES).items():
+            if key in entry and (not isinstance(entry[key], types) or isinstance(entry[key], bool)):
                 raise NddrError(f"{where}: {key} = {entry[key]!r} has the wrong type; {fix}")
         class_names = tuple(entry["class_names"]) if entry["class_names"] else None
         try:
@@ -389,6 +394,7 @@ def _stored_tasks(model_file: Path, entries: object, names: Iterable[str]) -> li
                 entry["name"],
                 TargetSpec(entry["kind"], entry["num_classes"], class_names),
                 entry["weight"],
+                entry.get("options"),
             )
         except NddrError as error:
             raise NddrError(f"{where}: {error}; {fix}") from None

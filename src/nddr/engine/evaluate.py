@@ -9,6 +9,7 @@ from torch import nn
 
 from nddr.errors import NddrError
 from nddr.metrics import UNITS
+from nddr.metrics.normals import ENCODED_PREFIX
 from nddr.tasks import Task
 
 
@@ -41,8 +42,7 @@ def evaluate(
             output = outputs[task.name].float()
             nonfinite[index] += output.numel() - torch.isfinite(output).sum()
             target = batch[task.name].to(device, non_blocking=True)
-            size = tuple(target.shape[-2:]) if task.dense else None
-            metrics[task.name].update(task.predict(output, size), target)
+            task.update_metric(metrics[task.name], output, target)
     network.train(was_training)
     _refuse_nonfinite(tasks, nonfinite)
     return {
@@ -66,9 +66,17 @@ def _refuse_nonfinite(tasks: list[Task], nonfinite: torch.Tensor) -> None:
 
 def format_results(results: dict[str, dict[str, float]]) -> str:
     """A text table: one line per task, its metrics side by side, each with its unit
-    (:data:`nddr.metrics.UNITS`: ratios in %, angles in degrees)."""
+    (:data:`nddr.metrics.UNITS`: ratios in %, angles in degrees); the normals' ``encoded_*``
+    metrics (released code's space) on a line of their own below the true ones."""
     lines = []
     for task, values in results.items():
-        cells = "  ".join(f"{key} {value:.4g}{UNITS.get(key, '')}" for key, value in values.items())
-        lines.append(f"{task:<14} {cells}")
+        encoded = {key: value for key, value in values.items() if key.startswith(ENCODED_PREFIX)}
+        true = {key: value for key, value in values.items() if key not in encoded}
+        lines.append(f"{task:<14} {_cells(true)}")
+        if encoded:
+            lines.append(f"{'':<14} {_cells(encoded)}")
     return "\n".join(lines)
+
+
+def _cells(values: dict[str, float]) -> str:
+    return "  ".join(f"{key} {value:.4g}{UNITS.get(key, '')}" for key, value in values.items())

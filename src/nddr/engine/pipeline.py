@@ -26,9 +26,10 @@ def single_task_configs(config: Config) -> dict[str, Config]:
         data["name"] = f"{config.name}-single-{task}"
         data["data"]["tasks"] = [task]
         data["model"].update(variant="single", shortcut=False, fusion_options={}, init_from=None)
-        data["optim"]["loss_weights"] = {
-            key: value for key, value in config.optim.loss_weights.items() if key == task
-        }
+        for key in ("loss_weights", "task_options"):
+            data["optim"][key] = {
+                name: value for name, value in getattr(config.optim, key).items() if name == task
+            }
         configs[task] = build_config(data)
     return configs
 
@@ -49,7 +50,7 @@ def check_plan(config: Config, singles: dict[str, Config]) -> None:
     targets = build_dataset(
         config.data.name, config.data.root, "test", tasks=config.data.tasks, **config.data.options
     ).targets
-    tasks = build_tasks(targets, config.optim.loss_weights)
+    tasks = build_tasks(targets, config.optim.loss_weights, config.optim.task_options)
     with torch.device("meta"):
         fused = training_network(config, tasks, initialise=False)
         states = {

@@ -187,13 +187,14 @@ class Trainer:
         if context.is_main:
             barrier(context)
         targets = self.train_set.dataset.targets
-        unknown = set(optim.loss_weights) - set(targets)
-        if unknown:
-            raise NddrError(
-                f"optim.loss_weights names {sorted(unknown)[0]!r}, not a task of {data.name}: "
-                f"use {', '.join(targets)}"
-            )
-        self.tasks: list[Task] = build_tasks(targets, optim.loss_weights)
+        for key in ("loss_weights", "task_options"):
+            unknown = set(getattr(optim, key)) - set(targets)
+            if unknown:
+                raise NddrError(
+                    f"optim.{key} names {sorted(unknown)[0]!r}, not a task of {data.name}: "
+                    f"use {', '.join(targets)}"
+                )
+        self.tasks: list[Task] = build_tasks(targets, optim.loss_weights, optim.task_options)
         test_set.transform = JointTransform(test_set.targets, False)
         if len(self.train_set) < data.batch_size:
             raise NddrError(

@@ -3,13 +3,15 @@
 Every metric is a :class:`torchmetrics.Metric`: it accumulates over batches and, under DDP,
 over processes (states are summed or concatenated across ranks at ``compute``). The same classes
 serve training, evaluation and the tests. Every ratio (mIoU, accuracies, % within a threshold)
-is in percent, as the paper reports it; angles are in degrees (:data:`UNITS`).
+is in percent, as the paper reports it; angles are in degrees (:data:`UNITS`). The normals'
+``encoded_*`` metrics are the released code's angles between 8-bit encoded vectors
+(:mod:`nddr.metrics.normals`).
 """
 
 from nddr.metrics.classification import AccuracyMetric, AgeMetric
 from nddr.metrics.depth import DepthMetric
-from nddr.metrics.gain import multi_task_gain
-from nddr.metrics.normals import NormalsMetric, angle_error
+from nddr.metrics.gain import GAIN_CONVENTIONS, multi_task_gain
+from nddr.metrics.normals import NormalsMetric, angle_error, decode_normals, encode_normals
 from nddr.metrics.segmentation import SegmentationMetric
 
 UNITS: dict[str, str] = {
@@ -21,6 +23,7 @@ UNITS: dict[str, str] = {
 dataset's depth unit (metres on NYUv2), so they have none."""
 
 __all__ = [
+    "GAIN_CONVENTIONS",
     "UNITS",
     "AccuracyMetric",
     "AgeMetric",
@@ -28,5 +31,7 @@ __all__ = [
     "NormalsMetric",
     "SegmentationMetric",
     "angle_error",
+    "decode_normals",
+    "encode_normals",
     "multi_task_gain",
 ]
