@@ -205,9 +205,9 @@ class SurfaceNormals(Task):
         return F.normalize(output, dim=1)
 
     def update_metric(self, metric: Metric, output: Tensor, target: Tensor) -> None:
-        size = tuple(target.shape[-2:])
-        encoded = resize_output(output, size).float() if self.space == "encoded" else None
-        metric.update(self.predict(output, size), target, encoded)
+        output = resize_output(output, target.shape[-2:]).float()
+        encoded = output if self.space == "encoded" else None
+        metric.update(self.predict(output), target, encoded)
 
     def metric(self) -> Metric:
         from nddr.metrics import NormalsMetric

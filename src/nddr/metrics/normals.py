@@ -31,12 +31,13 @@ def valid_normals(target: Tensor) -> Tensor:
     return target.abs().sum(dim=1) > 0
 
 
-def encode_normals(normals: Tensor, rounded: bool = False) -> Tensor:
+def encode_normals(normals: Tensor, *, rounded: bool = False) -> Tensor:
     """Directions (N x 3 x H x W, L2-normalised first) as 8-bit encoded vectors 127.5 (n + 1).
 
     (0, 0, 0) stays (0, 0, 0): invalid or without a direction. ``rounded`` rounds to integers as
-    the PNG stores them (ground truth); since nddr L2-normalises the decoded PNG values, this
-    gives back the file's value for ~98% of pixels and is one step off for the others.
+    the PNGs store them (for the ground truth): nddr L2-normalises decoded PNG values, and this
+    gives the file's value back wherever that moved it by less than half a step (98% of the
+    pixels of a PNG of rounded random unit normals; the others are one step off).
     """
     unit = F.normalize(normals.float(), dim=1)
     encoded = (unit + 1.0) * ENCODING_SCALE
