@@ -50,7 +50,11 @@ def test_params_counts_what_nddr_adds_to_vgg16(capsys):
     single = _row(out, "single")
     assert _number(single[4]) == 0 and _number(single[1]) == columns + heads
     shortcut = _row(out, "nddr+shortcut")
-    assert _number(shortcut[5]) == 2 * (1472 * 512 + 2 * 512)  # one shortcut per task
+    assert _number(shortcut[5]) == 2 * (1472 * 512 + 2 * 512)  # one shortcut per column
+    multi = _row(out, "multi+shortcut")
+    assert _number(multi[5]) == 1472 * 512 + 2 * 512  # the shared trunk's one shortcut
+    lfov = 512 * 9 * 1024 + 1024 + 1024 * 1024 + 1024 + 2 * 2 * 1024  # fc6, fc7 and their BN
+    assert heads == 2 * lfov + (1024 + 1) * (40 + 3)  # and the two fc8
     per_task = sum(2 * c * c for c in widths)
     assert f"NDDR weights of one task (the 1x1 convs, no BN): {per_task:,}" in out
 

@@ -57,11 +57,31 @@ def test_variant_structure():
         assert len(network.columns) == 2 and len(network.fusions) == 5
         assert all(isinstance(fusion, kind) for fusion in network.fusions)
         assert [f.channels for f in network.fusions] == list(network.columns[0].channels)
-    assert isinstance(nddr.build_network("tiny", tasks, "sluice").head_inputs["a"], LayerSelection)
-    assert isinstance(nddr.build_network("tiny", tasks, "nddr").head_inputs["a"], LastStage)
+    assert isinstance(nddr.build_network("tiny", tasks, "sluice").head_input("a"), LayerSelection)
+    assert isinstance(nddr.build_network("tiny", tasks, "nddr").head_input("a"), LastStage)
     assert isinstance(
-        nddr.build_network("tiny", tasks, "sluice", shortcut=True).head_inputs["a"], Shortcut
+        nddr.build_network("tiny", tasks, "sluice", shortcut=True).head_input("a"), Shortcut
     )
+
+
+@pytest.mark.parametrize("variant", ["single", "multi", "nddr"])
+def test_one_head_input_per_column_so_multi_shares_its_shortcut(variant):
+    """The released multi-task baseline with shortcut has one shortcut conv in its shared trunk."""
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, variant, shortcut=True)
+    shortcuts = network.shortcut_modules()
+    assert len(shortcuts) == len(network.head_inputs) == len(network.columns)
+    assert (network.head_input("a") is network.head_input("b")) == (variant == "multi")
+    one = sum(p.numel() for p in shortcuts[0].parameters())
+    assert network.parameter_summary()["head_inputs"] == one * len(network.columns)
+    assert {key for key in network.state_dict() if key.startswith("head_inputs.")} == {
+        f"head_inputs.{k}.{entry}"
+        for k in range(len(network.columns))
+        for entry in shortcuts[0].state_dict()
+    }
+    calls = []
+    shortcuts[0].register_forward_hook(lambda *_: calls.append(1))
+    outputs = network(torch.rand(2, 3, 32, 32))
+    assert set(outputs) == {"a", "b"} and len(calls) == 1
 
 
 def test_columns_start_from_the_same_weights_but_are_independent():
@@ -72,8 +92,8 @@ def test_columns_start_from_the_same_weights_but_are_independent():
 
 def test_vgg_shortcut_reduces_1472_channels_to_512():
     network = nddr.build_network(make_backbone("vgg16_lfov"), {"a": 2}, "nddr", shortcut=True)
-    assert network.head_inputs["a"].conv.in_channels == 1472
-    assert network.head_inputs["a"].conv.out_channels == 512
+    assert network.head_input("a").conv.in_channels == 1472
+    assert network.head_input("a").conv.out_channels == 512
 
 
 @pytest.mark.parametrize("backbone_name", ["tiny", "vgg16_lfov", "resnet50"])

@@ -29,12 +29,11 @@ def test_nddr_rules():
     by_name, _ = _groups(network)
     fusion = by_name["fusion/decay"]
     assert fusion["lr"] == pytest.approx(0.1) and fusion["weight_decay"] == 5e-4
-    assert {"fusions.0.conv.weight", "head_inputs.a.conv.weight"} <= _names(fusion)
+    assert "fusions.0.conv.weight" in _names(fusion)
+    assert not any(name.startswith("head_inputs.") for name in _names(fusion))
     fusion_bn = by_name["fusion/no_decay"]
     assert fusion_bn["lr"] == pytest.approx(0.1) and fusion_bn["weight_decay"] == 0.0
-    assert {"fusions.4.bn.weight", "fusions.4.bn.bias", "head_inputs.b.bn.bias"} <= _names(
-        fusion_bn
-    )
+    assert {"fusions.4.bn.weight", "fusions.4.bn.bias"} <= _names(fusion_bn)
     assert _names(by_name["classifier/weight"]) == {"heads.a.fc8.weight", "heads.b.fc8.weight"}
     assert by_name["classifier/weight"]["lr"] == pytest.approx(1e-2)
     assert by_name["classifier/bias"]["lr"] == pytest.approx(2e-2)
@@ -43,7 +42,49 @@ def test_nddr_rules():
     assert "columns.0.stages.0.0.weight" in _names(base) and "heads.a.fc6.weight" in _names(base)
     assert base["lr"] == pytest.approx(1e-3)
     no_decay = _names(by_name["base/no_decay"])
-    assert "columns.1.stages.0.1.weight" in no_decay and "heads.a.fc6.bias" in no_decay
+    assert {"columns.1.stages.0.1.weight", "heads.a.fc6.bias", "heads.a.bn6.weight"} <= no_decay
+
+
+def test_shortcuts_train_at_the_fusion_rate_unless_given_their_own():
+    """NDDR-CNN-Shortcut's shortcuts train at the NDDR rate (released code: nddr_shortcut_*);
+    ``shortcut_lr_mult=1`` is its baselines' base rate (``shortcuts``)."""
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", shortcut=True)
+    shortcut_weights = {"head_inputs.0.conv.weight", "head_inputs.1.conv.weight"}
+    shortcut_bn = {f"head_inputs.{k}.bn.{p}" for k in (0, 1) for p in ("weight", "bias")}
+    by_name, _ = _groups(network, fusion_lr_mult=100)
+    assert _names(by_name["shortcut/decay"]) == shortcut_weights
+    assert _names(by_name["shortcut/no_decay"]) == shortcut_bn
+    assert by_name["shortcut/decay"]["lr"] == pytest.approx(0.1)
+    assert by_name["shortcut/decay"]["weight_decay"] == 5e-4
+    assert by_name["shortcut/no_decay"]["lr_mult"] == 100
+    assert by_name["shortcut/no_decay"]["weight_decay"] == 0.0
+    by_name, _ = _groups(network, fusion_lr_mult=100, shortcut_lr_mult=1)
+    assert by_name["shortcut/decay"]["lr"] == pytest.approx(1e-3)
+    assert by_name["shortcut/no_decay"]["lr_mult"] == 1
+    assert by_name["fusion/decay"]["lr"] == pytest.approx(0.1)
+
+
+def test_the_config_gives_the_multi_task_baselines_one_shortcut_at_its_own_rate():
+    """Table 6's multi row: one shared shortcut, trained at optim.shortcut_lr_mult = 1."""
+    from nddr.config import build_config
+    from nddr.engine.build import optimizer_groups
+
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "multi", shortcut=True)
+    rates = ["optim.lr=1e-3", "optim.fusion_lr_mult=100", "optim.classifier_lr_mult=10"]
+    optim = build_config({}, [*rates, "optim.shortcut_lr_mult=1"]).optim
+    by_name = {group["name"]: group for group in optimizer_groups(network, optim)}
+    assert _names(by_name["shortcut/decay"]) == {"head_inputs.0.conv.weight"}
+    assert by_name["shortcut/decay"]["lr"] == pytest.approx(1e-3)
+    assert by_name["classifier/weight"]["lr"] == pytest.approx(1e-2)
+    default = {g["name"]: g for g in optimizer_groups(network, build_config({}, rates).optim)}
+    assert default["shortcut/no_decay"]["lr"] == pytest.approx(0.1)
+
+
+def test_sluice_layer_selection_stays_with_the_fusion_layers():
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "sluice")
+    by_name, _ = _groups(network, shortcut_lr_mult=1)
+    assert "head_inputs.0.beta" in _names(by_name["fusion/no_decay"])
+    assert not any(name.startswith("shortcut/") for name in by_name)
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,21 @@ def test_save_and_load_network_round_trip(tmp_path):
         assert key == other_key and torch.equal(value, other)
 
 
+def test_a_loaded_network_keeps_its_batch_norm_settings(tmp_path):
+    """eval / predict rebuild the network from the file: its columns' and heads' batch norms must
+    come back as trained (here the released code's 0.05 / 1e-3), not PyTorch's defaults."""
+    network = nddr.build_network("tiny", {"a": 2}, "single", bn_momentum=0.05, bn_eps=1e-3)
+    loaded = nddr.load_network(nddr.save_network(network, tmp_path / "net.safetensors"))
+    assert loaded.config == network.config and loaded.config["bn_eps"] == 1e-3
+    norms = [
+        module
+        for part in (loaded.columns, loaded.heads)
+        for module in part.modules()
+        if isinstance(module, torch.nn.BatchNorm2d)
+    ]
+    assert len(norms) == 7 and {(n.momentum, n.eps) for n in norms} == {(0.05, 1e-3)}
+
+
 def test_load_network_errors(tmp_path):
     with pytest.raises(NddrError, match="not found"):
         nddr.load_network(tmp_path / "none.safetensors")
@@ -192,6 +207,14 @@ def test_load_network_of_a_folder(tmp_path):
             "tasks entry {'name': 'a'} is not a head spec",
         ),
         ('{"tasks": []}', "has no 'backbone'"),
+        (
+            '{"backbone": "tiny", "tasks": [], "bn_eps": "1e-3"}',
+            "bn_eps = '1e-3' is not a float or null",
+        ),
+        (
+            '{"backbone": "tiny", "tasks": [{"name": "a", "out_channels": 2}], "bn_momentum": 2.0}',
+            "does not build a network (bad batch-norm setting (bn_momentum = 2.0: use a number",
+        ),
         (
             '{"backbone": "tiny", "tasks": [{"name": "a", "out_channels": 2}], "variant": "ndr"}',
             "does not build a network (unknown variant 'ndr'",

@@ -33,7 +33,7 @@ from pydantic import (
 from nddr.backbones import check_backbone_options
 from nddr.errors import NddrError
 from nddr.io import PathLike
-from nddr.network.builder import check_fusion_options, check_head_options
+from nddr.network.builder import check_batch_norm, check_fusion_options, check_head_options
 
 
 class _Section(BaseModel):
@@ -102,6 +102,17 @@ class ModelConfig(_Section):
         default_factory=dict,
         description="per head kind the network uses, e.g. {lfov: {dropout: 0.5}}",
     )
+    bn_momentum: float | None = Field(
+        None,
+        description="momentum of the columns' and heads' batch norms, in [0, 1] (released code: "
+        "0.05 = TF decay 0.95; null: the backbone's own); not NDDR's (fusion_options) or the "
+        "shortcut's",
+    )
+    bn_eps: float | None = Field(
+        None,
+        description="epsilon of the columns' and heads' batch norms, in [0, 1] (released code: "
+        "1e-3; null: the backbone's own); not NDDR's (fusion_options) or the shortcut's",
+    )
     init_from: dict[str, str] | None = Field(
         None, description="task -> single-task model file (§4.3)"
     )
@@ -134,6 +145,12 @@ class ModelConfig(_Section):
         check_head_options(value)
         return value
 
+    @field_validator("bn_momentum", "bn_eps")
+    @classmethod
+    def _batch_norm(cls, value: float | None, info: ValidationInfo) -> float | None:
+        check_batch_norm(**{info.field_name: value})
+        return value
+
 
 class OptimConfig(_Section):
     """SGD with poly decay (§4.2) and its knobs.
@@ -146,7 +163,15 @@ class OptimConfig(_Section):
     lr: float = Field(5e-2, gt=0, description="base learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum, in [0, 1)")
     weight_decay: float = Field(5e-4, ge=0, description="on conv / linear weights only")
-    fusion_lr_mult: float = Field(2.0, gt=0, description="fusion + shortcut lr multiplier")
+    fusion_lr_mult: float = Field(
+        2.0, gt=0, description="fusion layers' lr multiplier (and the shortcut's by default)"
+    )
+    shortcut_lr_mult: float | None = Field(
+        None,
+        gt=0,
+        description="shortcut lr multiplier (null: fusion_lr_mult, as the released "
+        "NDDR-CNN-Shortcut; its single- and multi-task baselines: 1)",
+    )
     classifier_lr_mult: float = Field(1.0, gt=0, description="last classifier weights")
     classifier_bias_lr_mult: float = Field(1.0, gt=0, description="last classifier biases")
     poly_power: float = Field(0.9, ge=0, description="lr = base (1 - step/steps)^power")

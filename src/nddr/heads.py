@@ -28,7 +28,15 @@ class HeadSpec:
 
 
 class DeepLabLargeFOV(nn.Module):
-    """DeepLab-LargeFOV head: fc6 (3x3, dilation 12) -> fc7 (1x1) -> fc8 (1x1), ReLU and dropout."""
+    """DeepLab-LargeFOV head as the released NDDR-CNN code builds it.
+
+    fc6 (3x3, dilation 12) and fc7 (1x1), each followed by batch norm, ReLU and element-wise
+    dropout, then fc8 (1x1) to the outputs. The released code's slim arg scope gives every
+    convolution but fc8 batch norm and ReLU, and its dropout is ``slim.dropout`` (keep 0.5) on
+    single activations, not whole channels. fc6 and fc7 keep their biases so that ImageNet VGG-16's
+    fully connected layers load into them exactly (see :func:`nddr.backbones.vgg16_lfov`); their
+    batch norms are PyTorch's until the network builder sets them (``bn_momentum`` / ``bn_eps``).
+    """
 
     def __init__(
         self,
@@ -40,10 +48,12 @@ class DeepLabLargeFOV(nn.Module):
     ) -> None:
         super().__init__()
         self.fc6 = nn.Conv2d(in_channels, width, 3, padding=dilation, dilation=dilation)
+        self.bn6 = nn.BatchNorm2d(width)
         self.fc7 = nn.Conv2d(width, width, 1)
+        self.bn7 = nn.BatchNorm2d(width)
         self.fc8 = nn.Conv2d(width, out_channels, 1)
         self.relu = nn.ReLU(inplace=True)
-        self.dropout = nn.Dropout2d(dropout)
+        self.dropout = nn.Dropout(dropout)
         nn.init.normal_(self.fc8.weight, std=0.01)
         nn.init.zeros_(self.fc8.bias)
 
@@ -52,8 +62,8 @@ class DeepLabLargeFOV(nn.Module):
         return [self.fc8]
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.dropout(self.relu(self.fc6(x)))
-        x = self.dropout(self.relu(self.fc7(x)))
+        x = self.dropout(self.relu(self.bn6(self.fc6(x))))
+        x = self.dropout(self.relu(self.bn7(self.fc7(x))))
         return self.fc8(x)
 
 

@@ -18,11 +18,16 @@ def parameter_groups(
     fusion_lr_mult: float = 100.0,
     classifier_lr_mult: float = 10.0,
     classifier_bias_lr_mult: float = 20.0,
+    shortcut_lr_mult: float | None = None,
 ) -> list[dict[str, Any]]:
     """Split the network's parameters into optimizer groups by the paper's training rules.
 
-    - Fusion layers and head-input paths (NDDR, cross-stitch, sluice, shortcut; conv and BN):
-      ``fusion_lr_mult`` x the base rate (paper §4.2, Table 2: 100x).
+    - Fusion layers (NDDR, cross-stitch, sluice with its layer selection; conv and BN):
+      ``fusion_lr_mult`` x the base rate (paper §4.2, Table 2: 100x), groups ``fusion/*``.
+    - Shortcuts (conv and BN), groups ``shortcut/*``: ``shortcut_lr_mult`` x the base rate;
+      ``None`` takes ``fusion_lr_mult``. The released code scales only NDDR variables, so
+      NDDR-CNN-Shortcut's shortcuts (``nddr_shortcut_*``) train at the NDDR rate and the
+      baselines' shortcut (``shortcuts``) at the base rate (``shortcut_lr_mult=1``).
     - The heads' last classifier layers: 10x (weights) and 20x (biases), as DeepLab.
     - Everything else: the base rate.
     - Weight decay on convolution and linear weights only; none on batch norm parameters,
@@ -32,6 +37,9 @@ def parameter_groups(
     ``param_names``; a scheduler scales every group's ``lr`` by the same factor.
     """
     fusion = {id(p) for module in network.fusion_modules() for p in module.parameters()}
+    shortcut = {id(p) for module in network.shortcut_modules() for p in module.parameters()}
+    if shortcut_lr_mult is None:
+        shortcut_lr_mult = fusion_lr_mult
     classifier = {id(p) for layer in network.classifier_layers() for p in layer.parameters()}
     decayed = {id(module.weight) for module in network.modules() if isinstance(module, _DECAYED)}
     groups: dict[str, dict[str, Any]] = {}
@@ -41,6 +49,8 @@ def parameter_groups(
         decay = id(parameter) in decayed
         if id(parameter) in fusion:
             group_name, lr_mult = f"fusion/{'decay' if decay else 'no_decay'}", fusion_lr_mult
+        elif id(parameter) in shortcut:
+            group_name, lr_mult = f"shortcut/{'decay' if decay else 'no_decay'}", shortcut_lr_mult
         elif id(parameter) in classifier:
             if decay:
                 group_name, lr_mult = "classifier/weight", classifier_lr_mult

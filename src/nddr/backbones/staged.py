@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,10 @@ class StagedBackbone(nn.Module):
         head_width: Hidden width of that head where it has one (DeepLab-LargeFOV: 1024).
         source_parameters: Parameter count of the network the stages were cut from, classifier
             included (e.g. torchvision's ``vgg16_bn``), for comparing with figures quoted for it.
+        head_init: A partial state dict of the ``dense_head`` that the weights come with (VGG-16
+            with ImageNet weights: DeepLab-LargeFOV's fc6 and fc7 decimated from its classifier),
+            or ``None``. :func:`nddr.build_network` loads it into every such head and then drops
+            it, so the network's columns do not carry it.
     """
 
     def __init__(
@@ -34,6 +38,7 @@ class StagedBackbone(nn.Module):
         dense_head: str = "lfov",
         head_width: int = 1024,
         source_parameters: int | None = None,
+        head_init: Mapping[str, Tensor] | None = None,
     ) -> None:
         super().__init__()
         if not (len(stages) == len(channels) == len(strides) >= 1):
@@ -48,6 +53,7 @@ class StagedBackbone(nn.Module):
         self.dense_head = dense_head
         self.head_width = head_width
         self.source_parameters = source_parameters
+        self.head_init = dict(head_init) if head_init is not None else None
 
     @classmethod
     def from_modules(

@@ -13,16 +13,17 @@ from nddr.io import PathLike, describe_mismatch, load_state_dict
 
 def load_torchvision_weights(
     model: nn.Module, weights: object, example: str, skip_prefixes: tuple[str, ...] = ()
-) -> None:
+) -> dict[str, Tensor]:
     """Load ``weights`` into a torchvision model before its stages are cut out.
 
     ``weights`` is a file (``.safetensors`` or a torch state dict, loaded without executing pickled
     code), a torchvision weights enum, or its name such as ``example`` (an enum fetches its file
     through torchvision, so pass one only where that is wanted). ``None`` leaves the random init.
-    Keys under ``skip_prefixes`` (parts that were not built) are ignored.
+    Keys under ``skip_prefixes`` (parts that were not built) are not loaded but returned, for the
+    caller to use (VGG-16's classifier starts the DeepLab-LargeFOV head); ``{}`` for ``None``.
     """
     if weights is None:
-        return
+        return {}
     from torchvision.models import WeightsEnum, get_weight
 
     if (
@@ -43,14 +44,15 @@ def load_torchvision_weights(
         if isinstance(weights, WeightsEnum)
         else load_backbone_file(weights)
     )
-    state = {key: value for key, value in state.items() if not key.startswith(skip_prefixes)}
+    skipped = {key: value for key, value in state.items() if key.startswith(skip_prefixes)}
     load_module_state(
         model,
-        state,
+        {key: value for key, value in state.items() if key not in skipped},
         f"weights {weights}",
         f"torchvision's {type(model).__name__}",
         f"pass a state dict of that model, e.g. {example}",
     )
+    return skipped
 
 
 def load_backbone_file(path: PathLike) -> dict[str, Tensor]:

@@ -30,12 +30,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from nddr.config import OptimConfig
 from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
+from nddr.engine.build import optimizer_groups
 from nddr.engine.distributed import resolve_device
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError, unknown_choice
 from nddr.network import MultiTaskNetwork, build_network
-from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks
 
 VARIANTS: dict[str, tuple[str, bool]] = {
@@ -146,7 +146,7 @@ class Runner:
         self.network = network
         self.model: nn.Module = torch.compile(network) if compile else network
         optim = OptimConfig()
-        groups = parameter_groups(network, optim.lr, optim.weight_decay, optim.fusion_lr_mult)
+        groups = optimizer_groups(network, optim)
         self.optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype is torch.float16)
         self.batch = {key: value.to(device) for key, value in batch.items()}

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from nddr.config import Config
+from nddr.config import Config, OptimConfig
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine.preemption import ignore_stop_signals
 from nddr.engine.sampling import AugmentedDataset, GlobalBatchSampler
 from nddr.network import MultiTaskNetwork, build_network, init_from_single_task
+from nddr.param_groups import parameter_groups
 from nddr.tasks import Task
 
 
@@ -91,9 +93,25 @@ def training_network(
         backbone_options=model.backbone_options,
         fusion_options=model.fusion_options,
         head_options=model.head_options,
+        bn_momentum=model.bn_momentum,
+        bn_eps=model.bn_eps,
     )
     if not initialise:
         return network
     if model.init_from:
         init_from_single_task(network, model.init_from)
     return network.set_execution(model.execution)
+
+
+def optimizer_groups(network: MultiTaskNetwork, optim: OptimConfig) -> list[dict[str, Any]]:
+    """The optimizer parameter groups of ``network`` (:func:`nddr.parameter_groups`) at the rates
+    and weight decay of ``optim``."""
+    return parameter_groups(
+        network,
+        base_lr=optim.lr,
+        weight_decay=optim.weight_decay,
+        fusion_lr_mult=optim.fusion_lr_mult,
+        classifier_lr_mult=optim.classifier_lr_mult,
+        classifier_bias_lr_mult=optim.classifier_bias_lr_mult,
+        shortcut_lr_mult=optim.shortcut_lr_mult,
+    )

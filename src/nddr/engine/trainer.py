@@ -31,7 +31,7 @@ from nddr.config import Config
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine import checkpoint as checkpoints
-from nddr.engine.build import training_batches, training_network, training_set
+from nddr.engine.build import optimizer_groups, training_batches, training_network, training_set
 from nddr.engine.distributed import Context, barrier, max_across, mean_across, setup, teardown
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
@@ -52,7 +52,6 @@ from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError
 from nddr.io import atomic_write
 from nddr.network import MultiTaskNetwork, load_weights
-from nddr.param_groups import parameter_groups
 from nddr.tasks import Task, build_tasks
 
 SKIP_CAP = 0.1
@@ -227,14 +226,7 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         optim = self.config.optim
-        groups = parameter_groups(
-            self.network,
-            optim.lr,
-            optim.weight_decay,
-            optim.fusion_lr_mult,
-            optim.classifier_lr_mult,
-            optim.classifier_bias_lr_mult,
-        )
+        groups = optimizer_groups(self.network, optim)
         self.optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, poly_schedule(optim.steps, optim.poly_power)

@@ -23,6 +23,8 @@ class Shortcut(nn.Module):
     concatenated on channels (VGG-16: 64+128+256+512+512 = 1472) and reduced by a 1x1 convolution
     to ``out_channels`` (default: the last stage's width, 512 for VGG-16), then batch norm and ReLU,
     as in the released code. Gradients reach every stage's fusion directly through this path.
+    A network has one per column: the multi-task baseline's one sits in its shared trunk, as in
+    the released code. :func:`nddr.parameter_groups` trains it at ``shortcut_lr_mult``.
     """
 
     def __init__(

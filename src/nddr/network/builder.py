@@ -7,11 +7,11 @@ import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from torch import nn
+from torch import Tensor, nn
 
 from nddr.backbones import StagedBackbone, build_backbone
 from nddr.errors import NddrError, unknown_choice
-from nddr.fusion import FUSIONS, LastStage, LayerSelection, Shortcut
+from nddr.fusion import FUSIONS, NDDR, LastStage, LayerSelection, Shortcut
 from nddr.heads import HEADS, HeadSpec, build_head
 from nddr.network.model import MultiTaskNetwork
 
@@ -116,6 +116,37 @@ def _fits(value: object, default: object) -> bool:
     return 0 <= value < 1
 
 
+def check_batch_norm(bn_momentum: float | None = None, bn_eps: float | None = None) -> None:
+    """Raise a one-line ValueError unless the columns' and heads' batch-norm settings are each
+    ``None`` (the backbone's own) or a number in the range the NDDR layer takes for its own."""
+    for key, value in (("bn_momentum", bn_momentum), ("bn_eps", bn_eps)):
+        if value is None:
+            continue
+        low, high = NDDR.RANGES[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not low <= value <= high:
+            raise ValueError(
+                f"{key} = {value!r}: use a number in [{low}, {high}], or null to keep the "
+                "backbone's own"
+            )
+
+
+def _set_batch_norm(module: nn.Module, momentum: float | None, eps: float | None) -> None:
+    """Set every batch norm in ``module`` to ``momentum`` and ``eps`` (``None`` leaves it)."""
+    for norm in module.modules():
+        if isinstance(norm, nn.modules.batchnorm._BatchNorm):
+            if momentum is not None:
+                norm.momentum = momentum
+            if eps is not None:
+                norm.eps = eps
+
+
+def _takes_state(module: nn.Module, state: Mapping[str, Tensor]) -> bool:
+    """Whether every entry of the partial state dict ``state`` is one of ``module``'s, in shape."""
+    target = module.state_dict()
+    return all(key in target and target[key].shape == value.shape for key, value in state.items())
+
+
 def build_network(
     backbone: str | StagedBackbone,
     tasks: TaskList,
@@ -126,6 +157,8 @@ def build_network(
     backbone_options: Mapping[str, object] | None = None,
     fusion_options: Mapping[str, object] | None = None,
     head_options: Mapping[str, Mapping[str, object]] | None = None,
+    bn_momentum: float | None = None,
+    bn_eps: float | None = None,
 ) -> MultiTaskNetwork:
     """Build any network of the paper from (backbone, tasks, variant, shortcut).
 
@@ -137,14 +170,23 @@ def build_network(
         shortcut: Route every stage's (fused) output to the heads (NDDR-CNN-Shortcut, §3.3).
         backbone_weights: Weights for the backbone (ImageNet, paper §4.3); every column starts
             from them. Single-task checkpoints load after building, with
-            :func:`nddr.init_from_single_task`.
+            :func:`nddr.init_from_single_task`. What the backbone derives from them for its dense
+            head (``StagedBackbone.head_init``: VGG-16's decimated fc6 / fc7) starts every head of
+            that kind whose shapes it fits; a head of another shape (e.g. ``lfov`` width 512) has no
+            such counterpart in the ImageNet network and starts from random init, as fc8 does.
         backbone_options: Options of the backbone builder (e.g. ``output_stride=16``).
         fusion_options: Options of the fusion module (e.g. ``init=(1.0, 0.0)`` for NDDR);
             ``single`` and ``multi`` have none and refuse one that is not a fusion default
             (:func:`check_fusion_options`).
         head_options: Per head kind, options of its constructor, e.g. ``{"lfov": {"width": 512}}``.
+        bn_momentum, bn_eps: Set on every batch norm of the columns and heads (the released code:
+            decay 0.95, i.e. momentum 0.05, and epsilon 1e-3); ``None`` keeps the backbone's own and
+            PyTorch's for the heads. The NDDR layers' batch norms take theirs from
+            ``fusion_options`` and the shortcut's are the released code's; neither is set here.
 
-    Every column starts as a copy of the one backbone, so all start from the same weights.
+    Every column starts as a copy of the one backbone, so all start from the same weights. Each
+    column has one head input (the last stage, a shortcut or sluice's layer selection): the
+    multi-task baseline's one shortcut is part of its shared trunk, as in the released code.
     """
     if variant not in VARIANTS:
         raise unknown_choice("variant", variant, VARIANTS)
@@ -160,6 +202,12 @@ def build_network(
         check_head_options(head_options)
     except ValueError as error:
         raise NddrError(f"bad head option ({error})") from None
+    try:
+        check_batch_norm(bn_momentum, bn_eps)
+    except ValueError as error:
+        raise NddrError(f"bad batch-norm setting ({error})") from None
+    bn_momentum = None if bn_momentum is None else float(bn_momentum)
+    bn_eps = None if bn_eps is None else float(bn_eps)
     config = None
     if isinstance(backbone, str):
         config = {
@@ -170,8 +218,12 @@ def build_network(
             "backbone_options": backbone_options,
             "fusion_options": fusion_options,
             "head_options": head_options,
+            "bn_momentum": bn_momentum,
+            "bn_eps": bn_eps,
         }
         backbone = build_backbone(backbone, weights=backbone_weights, **backbone_options)
+    head_init, backbone.head_init = backbone.head_init, None
+    _set_batch_norm(backbone, bn_momentum, bn_eps)
     num_tasks = len(specs)
     num_columns = 1 if variant == "multi" else num_tasks
     columns = [backbone] + [copy.deepcopy(backbone) for _ in range(num_columns - 1)]
@@ -188,14 +240,14 @@ def build_network(
                 f"{', '.join(map(str, backbone.channels))} channels: {error}"
             ) from None
 
-    head_inputs: dict[str, nn.Module] = {}
-    for spec in specs:
+    head_inputs: list[nn.Module] = []
+    for _ in range(num_columns):
         if shortcut:
-            head_inputs[spec.name] = Shortcut(backbone.channels)
+            head_inputs.append(Shortcut(backbone.channels))
         elif variant == "sluice":
-            head_inputs[spec.name] = LayerSelection(backbone.channels)
+            head_inputs.append(LayerSelection(backbone.channels))
         else:
-            head_inputs[spec.name] = LastStage()
+            head_inputs.append(LastStage())
 
     kinds = {
         spec.name: spec.kind or (backbone.dense_head if spec.dense else "classifier")
@@ -214,9 +266,13 @@ def build_network(
         options = {"width": backbone.head_width} if kind == "lfov" else {}
         options.update(head_options.get(kind, {}))
         try:
-            heads[spec.name] = build_head(kind, backbone.channels[-1], spec.out_channels, **options)
+            head = build_head(kind, backbone.channels[-1], spec.out_channels, **options)
         except (TypeError, ValueError) as error:
             raise NddrError(
                 f"head {kind!r} of task {spec.name!r}: bad head option ({error})"
             ) from None
+        if head_init is not None and kind == backbone.dense_head and _takes_state(head, head_init):
+            head.load_state_dict(head_init, strict=False)
+        _set_batch_norm(head, bn_momentum, bn_eps)
+        heads[spec.name] = head
     return MultiTaskNetwork(columns, fusions, head_inputs, heads, config=config)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from nddr.backbones import StagedBackbone
 from nddr.errors import unknown_choice
-from nddr.fusion import Fusion, LastStage, Sluice
+from nddr.fusion import Fusion, LastStage, Shortcut, Sluice
 from nddr.network.grouped import GroupedColumns, group_columns
 
 EXECUTIONS: dict[str, str] = {
@@ -23,8 +23,9 @@ class MultiTaskNetwork(nn.Module):
     Each variant of the paper is this module with different parts (built by
     :func:`nddr.build_network`): ``single`` has K columns and no fusion, ``multi`` one column
     shared by all heads, ``cross_stitch``/``sluice``/``nddr`` K columns with a fusion module after
-    every stage. A task's head input is its column's last stage output, or all of its stage
-    outputs through a :class:`~nddr.fusion.Shortcut` or :class:`~nddr.fusion.LayerSelection`.
+    every stage. Each column has one head input, which its tasks' heads read: the column's last
+    stage output, or all of its stage outputs through a :class:`~nddr.fusion.Shortcut` or
+    :class:`~nddr.fusion.LayerSelection` (``multi``'s one shortcut is part of its shared trunk).
 
     ``forward(images)`` returns ``{task name: head output}``; dense heads answer at the backbone's
     output stride. :meth:`set_execution` switches how the K columns run without changing the
@@ -35,30 +36,30 @@ class MultiTaskNetwork(nn.Module):
         self,
         columns: Sequence[StagedBackbone],
         fusions: Sequence[Fusion] | None,
-        head_inputs: Mapping[str, nn.Module],
+        head_inputs: Sequence[nn.Module],
         heads: Mapping[str, nn.Module],
         config: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__()
-        if set(head_inputs) != set(heads):
-            raise ValueError("head_inputs and heads must name the same tasks")
         task_names = tuple(heads)
         if len(columns) not in (1, len(task_names)):
             raise ValueError(
                 f"{len(columns)} columns for {len(task_names)} tasks: give one or one per task"
+            )
+        if len(head_inputs) != len(columns):
+            raise ValueError(
+                f"{len(head_inputs)} head inputs for {len(columns)} columns: give one per column"
             )
         fusions = list(fusions or [])
         if fusions and len(fusions) != columns[0].num_stages:
             raise ValueError(f"{len(fusions)} fusions for {columns[0].num_stages} stages")
         self.columns = nn.ModuleList(columns)
         self.fusions = nn.ModuleList(fusions)
-        self.head_inputs = nn.ModuleDict({name: head_inputs[name] for name in task_names})
+        self.head_inputs = nn.ModuleList(head_inputs)
         self.heads = nn.ModuleDict(heads)
         self.task_names = task_names
         self.config = dict(config) if config is not None else None
-        self._keeps_all_stages = any(
-            not isinstance(m, LastStage) for m in self.head_inputs.values()
-        )
+        self._keeps_all_stages = any(not isinstance(m, LastStage) for m in self.head_inputs)
 
     @property
     def num_stages(self) -> int:
@@ -91,8 +92,12 @@ class MultiTaskNetwork(nn.Module):
         return self
 
     def column_index(self, task: str) -> int:
-        """Which column feeds ``task``'s head (always 0 for the shared-column baseline)."""
+        """Which column (and head input) feeds ``task``'s head (0 for the shared-column baseline)."""
         return 0 if len(self.columns) == 1 else self.task_names.index(task)
+
+    def head_input(self, task: str) -> nn.Module:
+        """The head input that ``task``'s head reads (its column's)."""
+        return self.head_inputs[self.column_index(task)]
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         if images.dim() != 4:
@@ -108,10 +113,11 @@ class MultiTaskNetwork(nn.Module):
             if self._keeps_all_stages or stage == self.num_stages - 1:
                 for outputs, feature in zip(history, features):
                     outputs.append(feature)
-        return {
-            task: self.heads[task](self.head_inputs[task](history[self.column_index(task)]))
-            for task in self.task_names
-        }
+        return self._heads([head_input(h) for head_input, h in zip(self.head_inputs, history)])
+
+    def _heads(self, inputs: Sequence[Tensor]) -> dict[str, Tensor]:
+        """Every task's head on its column's head input (computed once per column)."""
+        return {task: self.heads[task](inputs[self.column_index(task)]) for task in self.task_names}
 
     def _forward_grouped(self, images: Tensor) -> dict[str, Tensor]:
         columns: GroupedColumns = self.columns
@@ -124,13 +130,12 @@ class MultiTaskNetwork(nn.Module):
             if self._keeps_all_stages or stage == self.num_stages - 1:
                 history.append(features)
         first = self.num_stages - len(history)
-        per_task = list(
+        per_column = list(
             zip(*(columns.split(x, stage) for stage, x in enumerate(history, start=first)))
         )
-        return {
-            task: self.heads[task](self.head_inputs[task](list(per_task[k])))
-            for k, task in enumerate(self.task_names)
-        }
+        return self._heads(
+            [head_input(list(h)) for head_input, h in zip(self.head_inputs, per_column)]
+        )
 
     def auxiliary_loss(self) -> Tensor | None:
         """Extra loss terms of the last forward: the sluice layers' orthogonality penalties."""
@@ -142,15 +147,20 @@ class MultiTaskNetwork(nn.Module):
         return sum(penalties[1:], penalties[0]) if penalties else None
 
     def fusion_modules(self) -> list[nn.Module]:
-        """Modules trained at the fusion learning rate: stage fusions and the head-input paths."""
-        return [*self.fusions, *self.head_inputs.values()]
+        """Modules trained at the fusion learning rate: stage fusions and sluice's layer selection."""
+        return [*self.fusions, *(m for m in self.head_inputs if not isinstance(m, Shortcut))]
+
+    def shortcut_modules(self) -> list[Shortcut]:
+        """The shortcuts (NDDR-CNN-Shortcut's head inputs), trained at their own learning rate."""
+        return [m for m in self.head_inputs if isinstance(m, Shortcut)]
 
     def classifier_layers(self) -> list[nn.Module]:
         """The heads' last classifier layers (trained at 10x / 20x the base learning rate)."""
         return [layer for head in self.heads.values() for layer in head.final_layers()]
 
     def parameter_summary(self) -> dict[str, int]:
-        """Parameter counts by part: columns, fusion (stage fusions), head_inputs, heads, total."""
+        """Parameter counts by part: columns, fusion (stage fusions), head_inputs (one per column),
+        heads, total."""
 
         def count(module: nn.Module) -> int:
             return sum(p.numel() for p in module.parameters())

@@ -79,7 +79,7 @@ def _network_file(path: Path) -> Path:
     return path
 
 
-_CONFIG_TYPES: dict[str, type] = {
+_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "backbone": str,
     "tasks": list,
     "variant": str,
@@ -87,8 +87,15 @@ _CONFIG_TYPES: dict[str, type] = {
     "backbone_options": dict,
     "fusion_options": dict,
     "head_options": dict,
+    "bn_momentum": (float, type(None)),
+    "bn_eps": (float, type(None)),
 }
 _HEAD_FIELDS = {field.name for field in dataclasses.fields(HeadSpec)}
+
+
+def _type_name(key: str) -> str:
+    kinds = _CONFIG_TYPES[key] if isinstance(_CONFIG_TYPES[key], tuple) else (_CONFIG_TYPES[key],)
+    return " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
 
 
 def stored_config(path: PathLike) -> dict | None:
@@ -107,9 +114,7 @@ def stored_config(path: PathLike) -> dict | None:
                 f"{where} has an unknown key {key!r} (known: {', '.join(_CONFIG_TYPES)}); {fix}"
             )
         if not isinstance(value, _CONFIG_TYPES[key]):
-            raise NddrError(
-                f"{where}: {key} = {value!r} is not a {_CONFIG_TYPES[key].__name__}; {fix}"
-            )
+            raise NddrError(f"{where}: {key} = {value!r} is not a {_type_name(key)}; {fix}")
     for key in ("backbone", "tasks"):
         if key not in config:
             raise NddrError(f"{where} has no {key!r}; {fix}")
@@ -171,9 +176,10 @@ def init_from_single_task(
         column = network.column_index(task)
         mapped: dict[str, Tensor] = {}
         for key, value in state.items():
-            if key.startswith(f"columns.{source_column}."):
-                mapped[f"columns.{column}." + key.split(".", 2)[2]] = value
-            elif key.startswith((f"heads.{task}.", f"head_inputs.{task}.")):
+            match = re.match(r"(columns|head_inputs)\.(\d+)\.(.+)", key)
+            if match and int(match.group(2)) == source_column:
+                mapped[f"{match.group(1)}.{column}.{match.group(3)}"] = value
+            elif key.startswith(f"heads.{task}."):
                 mapped[key] = value
         required = {
             key for key in target if key.startswith((f"columns.{column}.", f"heads.{task}."))
