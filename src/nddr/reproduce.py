@@ -15,8 +15,9 @@ run folders are named by config, so a run any suite has finished is reused by ev
 ``--seeds N`` runs every row with ``run.seed`` 0..N-1 (a folder per seed) and reports mean and
 sample standard deviation. A run whose folder holds ``results.json`` is not run again, so a
 killed reproduction continues where it stopped. The table shows, per metric, the paper's number
-beside ours, and the multi-task gain Delta_m (Maninis et al. 2019) of every row against the
-suite's single-task row, for the paper's numbers and for ours (over the columns shown).
+beside ours, and the multi-task gain Delta_m (:mod:`nddr.metrics.gain`) of every row against the
+suite's single-task row in both conventions (over metrics, over tasks), for the paper's numbers
+and for ours, over the same metrics.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from typing import Any
 from nddr.config import Config, load_config
 from nddr.errors import NddrError, unknown_choice
 from nddr.io import PathLike
-from nddr.metrics import UNITS, multi_task_gain
+from nddr.metrics import GAIN_CONVENTIONS, UNITS, multi_task_gain
+from nddr.metrics.normals import ENCODED_PREFIX
 from nddr.tasks import TASKS
 
 RESULTS_NAME = "results.json"
@@ -71,13 +73,15 @@ _NOT_IDENTITY = (
 
 @dataclass(frozen=True)
 class Column:
-    """One metric column: ``task``/``metric`` of the results and the paper CSV's column (ours
-    and the paper's are in the same units: ratios in %, angles in degrees)."""
+    """One metric column: ``task``/``metric`` of the results, the paper CSV's column (ours and
+    the paper's are in the same units: ratios in %, angles in degrees) and whether it counts in
+    Delta_m (a column the paper has no number for would make ours and the paper's incomparable)."""
 
     name: str
     task: str
     metric: str
     paper: str | None = None
+    gain: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,14 +153,48 @@ class Outcome:
 
 
 _NYU_TASKS = {"segmentation": "segmentation", "normals": "normals"}
-_NYU_COLUMNS = (
-    Column("N mean", "normals", "mean", "normal_mean"),
-    Column("N median", "normals", "median", "normal_median"),
-    Column("N 11.25", "normals", "within_11.25", "normal_11.25"),
-    Column("N 22.5", "normals", "within_22.5", "normal_22.5"),
-    Column("N 30", "normals", "within_30", "normal_30"),
+_NORMAL_METRICS = (
+    ("mean", "mean"),
+    ("median", "median"),
+    ("11.25", "within_11.25"),
+    ("22.5", "within_22.5"),
+    ("30", "within_30"),
+)
+
+
+def _normal_columns(
+    label: str = "", prefix: str = "", paper: bool = False, gain: bool = True
+) -> tuple[Column, ...]:
+    """The five normal-angle columns: ``N mean{label}`` .. of metrics ``{prefix}mean`` ..."""
+    return tuple(
+        Column(
+            f"N {name}{label}",
+            "normals",
+            prefix + metric,
+            f"normal_{name}" if paper else None,
+            gain,
+        )
+        for name, metric in _NORMAL_METRICS
+    )
+
+
+_SEG_COLUMNS = (
     Column("mIoU", "segmentation", "miou", "seg_miou"),
     Column("PAcc", "segmentation", "pixel_accuracy", "seg_pacc"),
+)
+# The paper's normal figures go beside the angles between encoded normals (the released code's
+# metric, see _ENCODED_NOTE); the true angles have their own columns, without a paper number.
+_NYU_COLUMNS = (
+    *_normal_columns(" (enc)", ENCODED_PREFIX, paper=True),
+    *_SEG_COLUMNS,
+    *_normal_columns(" (true)", gain=False),
+)
+_ENCODED_NOTE = (
+    "Normals: the paper's N figures stand beside our (enc) angles, measured between prediction "
+    "and ground truth both encoded as the released code stores normals, (n + 1) / 2 x 255, and "
+    "L2-normalised without decoding (its loss and metric do this; the paper's figures are most "
+    "likely these). The (true) columns are the angles between the unit normals themselves: the "
+    "paper has no number for them and Δm leaves them out."
 )
 _NO_SUPPLEMENT = (
     "The paper puts Table S1 in its supplementary material, which is not available to us, so no "
@@ -309,8 +347,8 @@ def _build_suites() -> dict[str, Suite]:
             "CPU check: built-in Scenes, segmentation + surface normals, tiny backbone",
             None,
             "cpu/scenes",
-            {"segmentation": "segmentation", "normals": "normals"},
-            tuple(Column(c.name, c.task, c.metric) for c in _NYU_COLUMNS),
+            _NYU_TASKS,
+            (*_normal_columns(), *(Column(c.name, c.task, c.metric) for c in _SEG_COLUMNS)),
             shortcut_row=True,
         ),
         _baseline_suite(
@@ -337,10 +375,13 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
-def higher_is_better(suite: Suite) -> dict[str, dict[str, bool]]:
-    """Direction of every column's metric, from the task classes (:mod:`nddr.tasks`)."""
+def higher_is_better(suite: Suite, gain_only: bool = False) -> dict[str, dict[str, bool]]:
+    """Direction of every column's metric (``gain_only``: of the columns Delta_m counts), from
+    the task classes (:mod:`nddr.tasks`)."""
     directions: dict[str, dict[str, bool]] = {}
     for column in suite.columns:
+        if gain_only and not column.gain:
+            continue
         kind = TASKS[suite.tasks[column.task]]
         directions.setdefault(column.task, {})[column.metric] = kind.higher_is_better[column.metric]
     return directions
@@ -774,15 +815,20 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return mean, (statistics.stdev(values) if len(values) > 1 else None)
 
 
+GAINS = (("metrics", "per_metric"), ("tasks", "per_task"))
+"""The Delta_m columns: header label and :func:`nddr.metrics.multi_task_gain` convention."""
+
+
 def _gain(
     row: Mapping[str, Mapping[str, float]] | None,
     single: Mapping[str, Mapping[str, float]] | None,
     directions: Mapping[str, Mapping[str, bool]],
+    convention: str,
 ) -> str:
     if not row or not single:
         return MISSING
     try:
-        return f"{multi_task_gain(row, single, directions, convention='per_metric'):+.2f}"
+        return f"{multi_task_gain(row, single, directions, convention=convention):+.2f}"
     except NddrError:
         return MISSING
 
@@ -795,16 +841,24 @@ def format_table(
     only: Sequence[str] | None = None,
 ) -> str:
     """The markdown table of a suite: per row and metric the paper's number and ours (mean ± std
-    over seeds, in the paper's units), and Delta_m against the single-task row."""
+    over seeds, in the paper's units), and Delta_m against the single-task row in both
+    conventions (``Δm (metrics)``, ``Δm (tasks)``) over the columns that count in it."""
     directions = higher_is_better(suite)
+    gain_directions = higher_is_better(suite, gain_only=True)
     arrows = {c: "↑" if directions[c.task][c.metric] else "↓" for c in suite.columns}
     paper = _paper_numbers(suite)
     with_paper = bool(paper) or suite.paper_absent is not None
     header = ["row"]
     for column in suite.columns:
         name = f"{column.name} {arrows[column]}"
-        header += [f"{name} paper", f"{name} ours"] if with_paper else [name]
-    header += ["Δm paper", "Δm ours"] if with_paper else ["Δm"]
+        if not with_paper:
+            header.append(name)
+        elif column.paper is None:
+            header.append(f"{name} ours")
+        else:
+            header += [f"{name} paper", f"{name} ours"]
+    for label, _ in GAINS:
+        header += [f"Δm ({label}) paper", f"Δm ({label}) ours"] if with_paper else [f"Δm ({label})"]
     rows = selected_rows(suite, only)
     ours: dict[str, Results] = {}
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -822,7 +876,7 @@ def format_table(
         means: Results = {}
         for column in suite.columns:
             values = [v for r in per_seed if (v := _value(r, column)) is not None]
-            if with_paper:
+            if with_paper and column.paper is not None:
                 number = paper.get(row.label, {}).get(column.name)
                 cells.append(MISSING if number is None else f"{number:.1f}")
             if not values:
@@ -834,15 +888,14 @@ def format_table(
         ours[row.label] = means
         cells_by_row.append(cells)
     for row, cells in zip(rows, cells_by_row):
-        if with_paper:
+        for _, convention in GAINS:
+            if with_paper:
+                published = _as_results(suite, paper.get(row.label))
+                baseline = _as_results(suite, paper.get("single_task"))
+                cells.append(_gain(published, baseline, gain_directions, convention))
             cells.append(
-                _gain(
-                    _as_results(suite, paper.get(row.label)),
-                    _as_results(suite, paper.get("single_task")),
-                    directions,
-                )
+                _gain(ours.get(row.label), ours.get("single_task"), gain_directions, convention)
             )
-        cells.append(_gain(ours.get(row.label), ours.get("single_task"), directions))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*_preamble(suite, seeds, with_paper), *lines, *_footer(missing)])
 
@@ -889,9 +942,13 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
     lines.append(_units_line(suite))
     if any(row.paper and row.paper[0] != suite.table for row in suite.rows):
         lines.append("The paper's single_task row is Table 4's (same network and recipe).")
+    if any(column.metric.startswith(ENCODED_PREFIX) for column in suite.columns):
+        lines.append(_ENCODED_NOTE)
+    counted = "shown" if all(c.gain for c in suite.columns) else "with a paper number"
+    conventions = "; ".join(f"({label}) {GAIN_CONVENTIONS[name]}" for label, name in GAINS)
     lines += [
-        "Δm: multi-task gain in % against the single_task row (Maninis et al. 2019; > 0 is better) "
-        "over the columns shown. ↑ / ↓: higher / lower is better.",
+        "Δm: multi-task gain in % against the single_task row (> 0 is better) over the columns "
+        f"{counted}: {conventions}. ↑ / ↓: higher / lower is better.",
         "",
     ]
     return lines
