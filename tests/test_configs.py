@@ -67,9 +67,11 @@ def test_config_validates_and_its_tasks_fit_its_variant(path):
 @pytest.mark.parametrize(
     "path", [p for p in EXPERIMENTS if relative(p).startswith(PAPER_DATA)], ids=relative
 )
-def test_paper_runs_have_the_released_codes_loss_weights_and_weight_decay(path):
+def test_paper_runs_have_the_released_codes_training_settings(path):
     """Single-task runs as train_single_task.py (normals x10: st_normal.sh, decay 5e-4), two-task
-    runs as train_multiple_tasks.py (normals x20, decay 2.5e-4); IMDB-WIKI: equal weights."""
+    runs as train_multiple_tasks.py (normals x20, decay 2.5e-4), IMDB-WIKI with equal weights;
+    batch norm as its slim layers (decay 0.95, eps 1e-3); the shortcut of the baselines at 1x,
+    NDDR-CNN-Shortcut's at the fusion rate."""
     config = load_config(path)
     single = config.model.variant == "single"
     assert config.optim.weight_decay == (SINGLE_TASK_DECAY if single else TWO_TASK_DECAY)
@@ -77,6 +79,12 @@ def test_paper_runs_have_the_released_codes_loss_weights_and_weight_decay(path):
     if "normals" in config.data.tasks:
         expected = {"normals": 10.0 if single else 20.0}
     assert config.optim.loss_weights == expected
+    assert (config.model.bn_momentum, config.model.bn_eps) == (0.05, 1e-3)
+    if config.model.shortcut:
+        baseline = config.model.variant in ("single", "multi")
+        assert config.optim.shortcut_lr_mult == (1.0 if baseline else None)
+    else:
+        assert config.optim.shortcut_lr_mult is None
 
 
 def test_every_experiment_config_is_in_a_suite_and_every_suite_config_exists():
