@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -235,4 +236,24 @@ def test_flipped_byte_in_tensor_data_is_refused(tmp_path):
     data[-5] ^= 0xFF  # inside the last tensor's bytes, past the header
     path.write_bytes(bytes(data))
     with pytest.raises(NddrError, match="is corrupt: its tensors do not match the checksum"):
+        nddr.load_network(path)
+
+
+@pytest.mark.parametrize("layout", ["heads_without_batch_norm", "head_inputs_by_task"])
+def test_a_file_of_the_earlier_head_layout_says_so(tmp_path, layout):
+    network = nddr.build_network("tiny", {"segmentation": 4, "normals": 3}, "nddr", shortcut=True)
+    path = nddr.save_network(network, tmp_path / "net.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    if layout == "heads_without_batch_norm":
+        state = {key: value for key, value in state.items() if not re.search(r"\.bn[67]\.", key)}
+    else:
+        state = {
+            re.sub(r"^head_inputs\.0\.", "head_inputs.segmentation.", key): value
+            for key, value in state.items()
+        }
+    metadata = {key: value for key, value in metadata.items() if key != "nddr_tensors_sha256"}
+    save_state_dict(state, path, {key: json.loads(value) for key, value in metadata.items()})
+    with pytest.raises(NddrError, match=r"earlier nddr .* train it again with this version"):
         nddr.load_network(path)

@@ -216,8 +216,28 @@ def _check_fit(
     state: Mapping[str, Tensor], target: Mapping[str, Tensor], required: set[str], origin: str
 ) -> None:
     mismatch = describe_mismatch(state, target, required)
+    if mismatch and _earlier_layout(state, target):
+        raise NddrError(
+            f"{origin} was written by an earlier nddr whose LargeFOV heads had no batch norm "
+            "(fc6 / fc7 are now conv + BN + ReLU) or whose head inputs were keyed by task: "
+            "train it again with this version"
+        )
     if mismatch:
         raise NddrError(
             f"{origin} does not fit this network ({mismatch}): use weights of the same "
             "backbone, tasks and head sizes"
         )
+
+
+def _earlier_layout(state: Mapping[str, Tensor], target: Mapping[str, Tensor]) -> bool:
+    """Whether ``state`` has the key layout of nddr before the LargeFOV heads gained batch norm
+    and the head inputs became one per column."""
+    head_norms = re.compile(r"heads\.[^.]+\.bn[67]\.")
+    has_large_fov = any(re.match(r"heads\.[^.]+\.fc6\.", key) for key in state)
+    lacks_head_norms = (
+        has_large_fov
+        and any(head_norms.match(key) for key in target)
+        and not any(head_norms.match(key) for key in state)
+    )
+    inputs_by_task = any(re.match(r"head_inputs\.[^\d.][^.]*\.", key) for key in state)
+    return lacks_head_norms or inputs_by_task
