@@ -411,6 +411,9 @@ def test_delta_m_counts_the_same_metrics_for_the_paper_and_for_us(suite):
     counted = [column for column in suite.columns if column.gain]
     if suite.table is not None or suite.paper_absent is not None:
         assert counted == [column for column in suite.columns if column.paper]
+    if suite.table is not None:
+        published = set().union(*paper_rows(suite.table).values())
+        assert {column.paper for column in counted} <= published
     normals = [column.metric for column in counted if column.task == "normals"]
     if suite.name.startswith("table"):
         assert all(metric.startswith(ENCODED_PREFIX) for metric in normals)

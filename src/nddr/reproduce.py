@@ -153,29 +153,23 @@ class Outcome:
 
 
 _NYU_TASKS = {"segmentation": "segmentation", "normals": "normals"}
-_NORMAL_METRICS = (
-    ("mean", "mean"),
-    ("median", "median"),
-    ("11.25", "within_11.25"),
-    ("22.5", "within_22.5"),
-    ("30", "within_30"),
+_NORMAL_METRICS = tuple(
+    metric for metric in TASKS["normals"].higher_is_better if not metric.startswith(ENCODED_PREFIX)
 )
+"""The true-angle normal metrics (mean, median, within_11.25 ..); each has an encoded twin."""
 
 
 def _normal_columns(
     label: str = "", prefix: str = "", paper: bool = False, gain: bool = True
 ) -> tuple[Column, ...]:
-    """The five normal-angle columns: ``N mean{label}`` .. of metrics ``{prefix}mean`` ..."""
-    return tuple(
-        Column(
-            f"N {name}{label}",
-            "normals",
-            prefix + metric,
-            f"normal_{name}" if paper else None,
-            gain,
-        )
-        for name, metric in _NORMAL_METRICS
-    )
+    """One column per normal metric: ``N mean{label}`` of metric ``{prefix}mean``, ``N 11.25``
+    of ``within_11.25`` .., with the paper CSV's ``normal_mean`` .. if ``paper``."""
+    columns = []
+    for metric in _NORMAL_METRICS:
+        name = metric.removeprefix("within_")
+        paper_key = f"normal_{name}" if paper else None
+        columns.append(Column(f"N {name}{label}", "normals", prefix + metric, paper_key, gain))
+    return tuple(columns)
 
 
 _SEG_COLUMNS = (
