@@ -46,7 +46,9 @@ def step_flops(config) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tflops", type=float, default=100.0, help="assumed sustained TFLOP/s")
-    parser.add_argument("--tables", nargs="*", default=[f"table{n}" for n in range(1, 8)])
+    parser.add_argument(
+        "--tables", nargs="*", default=[*(f"table{n}" for n in range(1, 8)), "tableS1"]
+    )
     args = parser.parse_args()
     cache: dict[str, float] = {}
     print("| table | runs | training PFLOP | est. GPU hours |")

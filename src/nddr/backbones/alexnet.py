@@ -9,7 +9,8 @@ from nddr.backbones.weights import load_torchvision_weights
 def alexnet(weights: object = None) -> StagedBackbone:
     """AlexNet's convolutional part with stage ends at pool1, pool2 and pool5 (widths 64/192/256).
 
-    Its convs and pools are unpadded, so the strides 8/16/32 are nominal (227 px -> 27, 13, 6).
+    Its max pools are unpadded (the convs are padded), so the strides 8/16/32 are nominal (227 px ->
+    27, 13, 6).
 
     ``weights``: torchvision ``alexnet`` weights (a file or ``AlexNet_Weights.IMAGENET1K_V1``).
     """
