@@ -320,7 +320,7 @@ def test_missing_and_undecodable_images(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"split": "val"}, "no split 'val'"),
+        ({"split": "val"}, "unknown IMDBWiki split 'val'"),
         ({"eval_subjects": -1}, "eval_subjects must be an integer >= 0"),
         ({"seed": 1.5}, "seed must be an integer"),
         ({"image_size": 0}, "image_size must be an integer >= 1"),

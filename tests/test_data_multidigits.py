@@ -135,7 +135,7 @@ def test_task_selection_and_transform(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"split": "val"}, "no split 'val'"),
+        ({"split": "val"}, "unknown MultiDigits split 'val'"),
         ({"num_images": 0}, "num_images must be an integer >= 1"),
         ({"num_images": 2.5}, "num_images"),
         ({"seed": -1}, "seed must be an integer >= 0"),

@@ -1,9 +1,11 @@
+from pathlib import PurePosixPath
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from nddr.data.base import TargetSpec
+from nddr.data.base import TargetKind, TargetSpec
 from nddr.data.nyuv2 import decode_normals_png
 from nddr.errors import NddrError
 from nddr.metrics import encode_normals
@@ -186,3 +188,32 @@ def test_pictures_are_rgb_panels_or_captions():
     assert panel[0, 0].tolist() == [127, 127, 255] and panel[1, 1].tolist() == [0, 0, 0]
     assert Depth("d").picture(np.array([[1.0, 2.0], [0.0, 3.0]], np.float32)).shape == (2, 2, 3)
     assert Classification("left", 10).picture(np.int64(7)) == "left 7"
+
+
+def test_every_target_kind_has_one_task_of_that_kind():
+    assert set(TASKS) == set(TargetKind)
+    for kind, task in TASKS.items():
+        assert task.kind is kind
+        assert task("t", 4).dense is kind.dense
+
+
+def test_save_prediction_writes_dense_outputs_and_returns_label_entries(tmp_path):
+    stem = PurePosixPath("a/x")
+    (tmp_path / "a").mkdir()
+    labels = torch.tensor([[0, 2], [1, 2]])
+    assert Segmentation("seg", 3).save_prediction(None, labels, tmp_path, stem) == "a/x_seg.png"
+    saved = np.load(tmp_path / "a/x_seg.npy")
+    assert saved.dtype == np.uint8 and saved.tolist() == [[0, 2], [1, 2]]
+    normals = F.normalize(torch.randn(3, 2, 2), dim=0)
+    SurfaceNormals("n").save_prediction(None, normals, tmp_path, stem)
+    assert np.load(tmp_path / "a/x_n.npy").shape == (2, 2, 3)
+    Depth("d").save_prediction(None, torch.rand(1, 2, 2) + 1, tmp_path, stem)
+    assert np.load(tmp_path / "a/x_d.npy").shape == (2, 2)
+    assert (tmp_path / "a/x_d.png").is_file() and (tmp_path / "a/x_n.png").is_file()
+    logits = torch.tensor([[0.0, 2.0]])
+    gender = Classification("gender", 2, class_names=("female", "male"))
+    entry = gender.save_prediction(logits, torch.tensor(1), tmp_path, stem)
+    assert entry == {"class": "male", "probability": round(float(logits.softmax(1)[0, 1]), 4)}
+    assert Age("age", 100).save_prediction(None, torch.tensor(31.256), tmp_path, stem) == {
+        "expected_age": 31.26
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nddr.data.base import IGNORE_INDEX, TargetSpec
+from nddr.data.base import IGNORE_INDEX, TargetKind, TargetSpec
+from nddr.data.pictures import target_picture
 from nddr.errors import NddrError, unknown_choice
 from nddr.heads import HeadSpec
-from nddr.visualize import depth_rgb, normals_rgb, segmentation_rgb
 
 if TYPE_CHECKING:
     from torchmetrics import Metric
@@ -35,8 +36,9 @@ def resize_output(output: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 class Task:
-    """Base task. Subclasses set ``kind``, ``dense``, ``higher_is_better`` and ``primary``; their
-    options are keyword-only arguments of ``__init__`` kept as attributes of the same name.
+    """Base task. Subclasses set ``kind`` (a :class:`~nddr.data.conventions.TargetKind`, which
+    also says whether the task is ``dense``), ``higher_is_better`` and ``primary``; their options
+    are keyword-only arguments of ``__init__`` kept as attributes of the same name.
 
     Args:
         name: The target key in a sample and the output key of the network.
@@ -45,8 +47,7 @@ class Task:
         class_names: Names of the classes, for tables and pictures.
     """
 
-    kind: ClassVar[str]
-    dense: ClassVar[bool]
+    kind: ClassVar[TargetKind]
     higher_is_better: ClassVar[dict[str, bool]]
     primary: ClassVar[str]
 
@@ -72,6 +73,11 @@ class Task:
     def options(self) -> dict[str, Any]:
         """This task's options (what a checkpoint stores to rebuild it)."""
         return {name: getattr(self, name) for name in self.option_defaults()}
+
+    @property
+    def dense(self) -> bool:
+        """Whether the output is per pixel (``N x C x h x w``) rather than per image."""
+        return self.kind.dense
 
     @property
     def out_channels(self) -> int:
@@ -100,7 +106,28 @@ class Task:
 
     def picture(self, value: np.ndarray) -> np.ndarray | str:
         """One sample's target or prediction (raw conventions) as an RGB panel or a caption."""
-        return f"{self.name} {int(value)}"
+        return target_picture(self.name, self.kind, value, self.num_classes)
+
+    def save_prediction(
+        self, output: Tensor, prediction: Tensor, out_dir: Path, stem: PurePosixPath
+    ) -> object:
+        """Write one image's prediction (:meth:`predict` of its raw ``output``, batch of one)
+        under ``out_dir`` and return its entry of predictions.json.
+
+        Dense tasks write ``STEM_NAME.png`` (:meth:`picture`) and the raw ``STEM_NAME.npy`` (in
+        the target's conventions) and return the PNG's name; image-level tasks write nothing.
+        """
+        from nddr.data.files import write_npy, write_png
+
+        value = self.prediction_array(prediction)
+        picture = f"{stem}_{self.name}.png"
+        write_png(self.picture(value), out_dir / picture)
+        write_npy(value, out_dir / f"{stem}_{self.name}.npy")
+        return picture
+
+    def prediction_array(self, prediction: Tensor) -> np.ndarray:
+        """One image's dense prediction as the target's raw array (see :mod:`nddr.data.base`)."""
+        return prediction.numpy()
 
     def __repr__(self) -> str:
         options = "".join(f", {key}={value!r}" for key, value in self.options.items())
@@ -113,8 +140,7 @@ class Task:
 class Segmentation(Task):
     """Per-pixel classification: cross-entropy ignoring label 255; mIoU and pixel accuracy."""
 
-    kind = "segmentation"
-    dense = True
+    kind = TargetKind.SEGMENTATION
     higher_is_better: ClassVar[dict[str, bool]] = {"miou": True, "pixel_accuracy": True}
     primary = "miou"
 
@@ -130,8 +156,8 @@ class Segmentation(Task):
 
         return SegmentationMetric(self.out_channels, IGNORE_INDEX)
 
-    def picture(self, value: np.ndarray) -> np.ndarray:
-        return segmentation_rgb(value, self.out_channels)
+    def prediction_array(self, prediction: Tensor) -> np.ndarray:
+        return prediction.numpy().astype(np.uint8)
 
 
 _NORMAL_SUMMARY = {
@@ -156,8 +182,7 @@ class SurfaceNormals(Task):
             decode_normals`) and the ``encoded_*`` metrics use it as is.
     """
 
-    kind = "normals"
-    dense = True
+    kind = TargetKind.NORMALS
     higher_is_better: ClassVar[dict[str, bool]] = {
         **_NORMAL_SUMMARY,
         **{f"encoded_{key}": higher for key, higher in _NORMAL_SUMMARY.items()},
@@ -214,15 +239,14 @@ class SurfaceNormals(Task):
 
         return NormalsMetric()
 
-    def picture(self, value: np.ndarray) -> np.ndarray:
-        return normals_rgb(value if value.shape[-1] == 3 else np.moveaxis(value, 0, -1))
+    def prediction_array(self, prediction: Tensor) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(prediction.numpy(), 0, -1))
 
 
 class Depth(Task):
     """Metric depth (beyond the paper): L1 over valid pixels; abs / rel error, RMSE, delta."""
 
-    kind = "depth"
-    dense = True
+    kind = TargetKind.DEPTH
     higher_is_better: ClassVar[dict[str, bool]] = {
         "abs_error": False,
         "rel_error": False,
@@ -250,15 +274,14 @@ class Depth(Task):
 
         return DepthMetric()
 
-    def picture(self, value: np.ndarray) -> np.ndarray:
-        return depth_rgb(value.reshape(value.shape[-2:]))
+    def prediction_array(self, prediction: Tensor) -> np.ndarray:
+        return prediction.numpy()[0]
 
 
 class Classification(Task):
     """Image-level class (gender, digits): cross-entropy; accuracy."""
 
-    kind = "classification"
-    dense = False
+    kind = TargetKind.CLASSIFICATION
     higher_is_better: ClassVar[dict[str, bool]] = {"accuracy": True}
     primary = "accuracy"
 
@@ -273,13 +296,21 @@ class Classification(Task):
 
         return AccuracyMetric()
 
+    def save_prediction(
+        self, output: Tensor, prediction: Tensor, out_dir: Path, stem: PurePosixPath
+    ) -> dict[str, object]:
+        """The class (its name if the task has names) and its probability."""
+        probability = output.softmax(dim=1)[0].cpu()
+        label = int(prediction)
+        name = self.class_names[label] if self.class_names else label
+        return {"class": name, "probability": round(float(probability[label]), 4)}
+
 
 class Age(Task):
     """Age as C-way classification over 0..C-1 years; the prediction is the expected age
     sum_k p(k) k (paper §5.2); mean and median absolute error."""
 
-    kind = "age"
-    dense = False
+    kind = TargetKind.AGE
     higher_is_better: ClassVar[dict[str, bool]] = {"mean_ae": False, "median_ae": False}
     primary = "mean_ae"
 
@@ -296,8 +327,11 @@ class Age(Task):
 
         return AgeMetric()
 
-    def picture(self, value: np.ndarray) -> str:
-        return f"{self.name} {float(value):.0f}"
+    def save_prediction(
+        self, output: Tensor, prediction: Tensor, out_dir: Path, stem: PurePosixPath
+    ) -> dict[str, object]:
+        """The expected age."""
+        return {"expected_age": round(float(prediction), 2)}
 
 
 TASKS: dict[str, type[Task]] = {

@@ -119,10 +119,8 @@ def predict_image(
 ) -> dict[str, object]:
     """Run ``network`` on one uint8 RGB image; write its dense outputs at the image's size under
     ``out`` and return its entry of predictions.json."""
-    import numpy as np
     import torch
 
-    from nddr.data.files import write_npy, write_png
     from nddr.data.image_file import fit_within
     from nddr.data.transforms import JointTransform
 
@@ -137,25 +135,7 @@ def predict_image(
             # faster at a photo's full size, and the normals come out as (H, W, 3) already.
             output = output.contiguous(memory_format=torch.channels_last)
         prediction = task.predict(output, pixels.shape[:2] if task.dense else None)[0].cpu()
-        if task.dense:
-            value = prediction.numpy()
-            if task.kind == "normals":
-                value = np.ascontiguousarray(np.moveaxis(value, 0, -1))
-            elif task.kind == "depth":
-                value = value[0]
-            else:
-                value = value.astype(np.uint8)
-            picture = f"{stem}_{task.name}.png"
-            write_png(task.picture(value), out / picture)
-            write_npy(value, out / f"{stem}_{task.name}.npy")
-            entry[task.name] = picture
-        elif task.kind == "age":
-            entry[task.name] = {"expected_age": round(float(prediction), 2)}
-        else:
-            probability = output.softmax(dim=1)[0].cpu()
-            label = int(prediction)
-            name = task.class_names[label] if task.class_names else label
-            entry[task.name] = {"class": name, "probability": round(float(probability[label]), 4)}
+        entry[task.name] = task.save_prediction(output, prediction, out, stem)
     return entry
 
 

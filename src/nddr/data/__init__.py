@@ -1,55 +1,64 @@
 """Datasets of tasks: NYUv2 and IMDB-WIKI (user files), Scenes and MultiDigits (built in).
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
-:mod:`nddr.data.base`); :func:`build_dataset` makes one by name.
+:mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
+(:data:`DATASETS`) and the conventions load without torch; a dataset class loads when it is
+first used.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from nddr.data.base import (
-    IGNORE_INDEX,
-    MultiTaskDataset,
-    TargetSpec,
-    Transform,
-    check_sample,
-)
-from nddr.data.imdb_wiki import IMDBWiki
-from nddr.data.multidigits import MultiDigits
-from nddr.data.nyuv2 import NYUv2
-from nddr.data.scenes import Scenes
-from nddr.data.transforms import JointTransform
+from nddr.data.conventions import IGNORE_INDEX, SPLITS, TargetKind
 from nddr.errors import NddrError, unknown_choice
-from nddr.io import PathLike
+
+if TYPE_CHECKING:
+    from nddr.data.base import MultiTaskDataset, Transform
+    from nddr.io import PathLike
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A named dataset: its class, a one-line description, and whether it ships with nddr."""
+    """A named dataset: where its class is (``module:Class``), a one-line description, and
+    whether it ships with nddr."""
 
-    dataset: type[MultiTaskDataset]
+    location: str
     description: str
     builtin: bool
+
+    @property
+    def dataset(self) -> type[MultiTaskDataset]:
+        """The dataset class (imported on first use)."""
+        module, name = self.location.split(":")
+        return getattr(importlib.import_module(module), name)
 
 
 DATASETS: dict[str, DatasetEntry] = {
     "scenes": DatasetEntry(
-        Scenes, "rendered rooms: 6-class segmentation, normals, depth (default)", builtin=True
+        "nddr.data.scenes:Scenes",
+        "rendered rooms: 6-class segmentation, normals, depth (default)",
+        builtin=True,
     ),
     "multidigits": DatasetEntry(
-        MultiDigits, "two real handwritten digits side by side: left, right", builtin=True
+        "nddr.data.multidigits:MultiDigits",
+        "two real handwritten digits side by side: left, right",
+        builtin=True,
     ),
     "nyuv2": DatasetEntry(
-        NYUv2, "NYU Depth v2: 40-class segmentation, normals, depth (paper §4)", builtin=False
+        "nddr.data.nyuv2:NYUv2",
+        "NYU Depth v2: 40-class segmentation, normals, depth (paper §4)",
+        builtin=False,
     ),
     "imdb_wiki": DatasetEntry(
-        IMDBWiki, "IMDB-WIKI faces: age (100 classes), gender (paper §5.2)", builtin=False
+        "nddr.data.imdb_wiki:IMDBWiki",
+        "IMDB-WIKI faces: age (100 classes), gender (paper §5.2)",
+        builtin=False,
     ),
 }
-
-SPLITS = ("train", "test")
 
 
 def build_dataset(
@@ -70,9 +79,10 @@ def build_dataset(
     entry = DATASETS[name]
     if root is None and not entry.builtin:
         raise NddrError(f"dataset {name!r} reads the user's files: pass the folder holding them")
+    dataset = entry.dataset
     accepted = [
         parameter.name
-        for parameter in inspect.signature(entry.dataset).parameters.values()
+        for parameter in inspect.signature(dataset).parameters.values()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     ]
     for key in options:
@@ -80,7 +90,31 @@ def build_dataset(
             raise NddrError(f"dataset {name!r} takes no options, got {key!r}")
         if key not in accepted:
             raise unknown_choice(f"option of dataset {name!r}", key, accepted)
-    return entry.dataset(root, split, transform, tasks, **options)
+    return dataset(root, split, transform, tasks, **options)
+
+
+_LAZY = {
+    "IMDBWiki": "nddr.data.imdb_wiki",
+    "JointTransform": "nddr.data.transforms",
+    "MultiDigits": "nddr.data.multidigits",
+    "MultiTaskDataset": "nddr.data.base",
+    "NYUv2": "nddr.data.nyuv2",
+    "Scenes": "nddr.data.scenes",
+    "TargetSpec": "nddr.data.base",
+    "Transform": "nddr.data.base",
+    "check_sample": "nddr.data.base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The dataset classes and torch-backed helpers, imported on first access (PEP 562)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [
@@ -94,6 +128,7 @@ __all__ = [
     "MultiTaskDataset",
     "NYUv2",
     "Scenes",
+    "TargetKind",
     "TargetSpec",
     "build_dataset",
     "check_sample",

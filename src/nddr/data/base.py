@@ -26,14 +26,16 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from nddr.data.conventions import (
+    DENSE_KINDS,
+    IGNORE_INDEX,
+    IMAGE_LEVEL_KINDS,
+    SPLITS,
+    TARGET_KINDS,
+    TargetKind,
+    check_split,
+)
 from nddr.errors import NddrError
-
-IGNORE_INDEX = 255
-"""Segmentation label of unlabelled pixels (and of crop padding)."""
-
-DENSE_KINDS = ("segmentation", "normals", "depth")
-IMAGE_LEVEL_KINDS = ("classification", "age")
-TARGET_KINDS = DENSE_KINDS + IMAGE_LEVEL_KINDS
 
 RawSample = dict[str, Any]
 Transform = Callable[[RawSample], dict[str, Any]]
@@ -52,7 +54,7 @@ class TargetSpec:
             raise NddrError(
                 f"unknown target kind {self.kind!r}: use one of {', '.join(TARGET_KINDS)}"
             )
-        if self.kind in ("segmentation", "classification", "age") and not self.num_classes:
+        if TargetKind(self.kind).has_classes and not self.num_classes:
             raise NddrError(f"a {self.kind} target needs num_classes")
 
         if self.class_names is not None and len(self.class_names) != self.num_classes:
@@ -76,6 +78,11 @@ class MultiTaskDataset(Dataset):
 
     def __init__(self, transform: Transform | None = None) -> None:
         self.transform = transform
+
+    @classmethod
+    def check_split(cls, split: str) -> None:
+        """Raise a one-line error naming this dataset if ``split`` is not one of :data:`SPLITS`."""
+        check_split(split, cls.__name__)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -167,6 +174,21 @@ def check_sample(sample: RawSample, targets: Mapping[str, TargetSpec], where: st
                     f"{where}: {name} has normals of zero or non-unit length outside the invalid mask "
                     "(invalid pixels must be (0, 0, 0))"
                 )
+
+
+__all__ = [
+    "DENSE_KINDS",
+    "IGNORE_INDEX",
+    "IMAGE_LEVEL_KINDS",
+    "SPLITS",
+    "TARGET_KINDS",
+    "MultiTaskDataset",
+    "RawSample",
+    "TargetKind",
+    "TargetSpec",
+    "Transform",
+    "check_sample",
+]
 
 
 def _describe(value: object) -> str:

@@ -39,7 +39,6 @@ from nddr.data.files import read_image, require_dir, require_file
 from nddr.errors import NddrError
 from nddr.io import PathLike
 
-SPLITS = ("train", "test")
 STRUCTS = ("imdb", "wiki")
 AGE_RULES = ("midyear", "year")
 NUM_AGES = 100
@@ -185,8 +184,7 @@ class IMDBWiki(MultiTaskDataset):
         age_rule: str = "midyear",
     ) -> None:
         super().__init__(transform)
-        if split not in SPLITS:
-            raise NddrError(f"IMDBWiki has no split {split!r}: use one of {', '.join(SPLITS)}")
+        self.check_split(split)
         _require_int("eval_subjects", eval_subjects, 0)
         _require_int("seed", seed, 0)
         _require_int("image_size", image_size, 1)

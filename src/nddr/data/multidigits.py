@@ -23,6 +23,7 @@ import zipfile
 import numpy as np
 
 from nddr.data.base import MultiTaskDataset, RawSample, TargetSpec, Transform
+from nddr.data.conventions import SPLITS, check_split
 from nddr.data.files import cache_dir
 from nddr.errors import NddrError
 from nddr.io import PathLike, atomic_write
@@ -31,7 +32,6 @@ VERSION = 1
 """Version of the generator: bump it whenever the images or the source split change (it keys the
 cache, which also stores the source split)."""
 
-SPLITS = ("train", "test")
 DEFAULT_NUM_IMAGES = {"train": 10000, "test": 2000}
 TEST_FRACTION = 0.2
 SPLIT_SEED = 20190616
@@ -59,8 +59,7 @@ def load_source_digits() -> tuple[np.ndarray, np.ndarray]:
 def source_split(labels: np.ndarray, split: str) -> np.ndarray:
     """Sorted indices into the source digits used by ``split``: a fixed, class-stratified 80/20
     split, so the train and test sources are disjoint and both hold every class."""
-    if split not in SPLITS:
-        raise NddrError(f"MultiDigits has no split {split!r}: use one of {', '.join(SPLITS)}")
+    check_split(split, "MultiDigits")
     rng = np.random.default_rng(SPLIT_SEED)
     chosen = []
     for label in np.unique(labels):
@@ -90,8 +89,7 @@ class MultiDigits(MultiTaskDataset):
         size: int = 32,
     ) -> None:
         super().__init__(transform)
-        if split not in SPLITS:
-            raise NddrError(f"MultiDigits has no split {split!r}: use one of {', '.join(SPLITS)}")
+        self.check_split(split)
         if num_images is None:
             num_images = DEFAULT_NUM_IMAGES[split]
         _require_int("num_images", num_images, 1)

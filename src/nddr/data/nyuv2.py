@@ -47,7 +47,7 @@ from nddr.data.base import (
     Transform,
 )
 from nddr.data.files import read_image, read_label_png, read_npy, read_rgb_png, require_dir
-from nddr.errors import NddrError, unknown_choice
+from nddr.errors import NddrError
 from nddr.io import PathLike
 
 NUM_CLASSES = 40
@@ -62,7 +62,6 @@ CLASS_NAMES = (
 )  # fmt: skip
 """Names of the 40 classes, in label order (Gupta et al. 2013)."""
 
-SPLITS = ("train", "test")
 
 NYUDMT_LISTS = {"train": "train.txt", "test": "val.txt"}
 """File in ``gt_sets/`` of each split of the NYUD-MT layout."""
@@ -115,8 +114,7 @@ class NYUv2(MultiTaskDataset):
             "pass the folder written by `nddr data prepare nyuv2` (NYUD-MT layout) "
             "or the paper's nyu_v2 folder",
         )
-        if split not in SPLITS:
-            raise unknown_choice("NYUv2 split", split, SPLITS)
+        self.check_split(split)
         self.split = split
         self.layout = detect_layout(self.root)
         if self.layout == "nyudmt":

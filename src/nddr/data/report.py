@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, check_sample
+from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, TargetKind, check_sample
+from nddr.data.pictures import target_picture
 from nddr.errors import NddrError
-from nddr.tasks import build_tasks
 from nddr.visualize import grid
 
 
@@ -33,7 +33,7 @@ def summarise(
             entry["histogram"] = np.zeros(spec.num_classes, dtype=np.int64)
         if spec.dense:
             entry["invalid"] = entry["pixels"] = 0
-        if spec.kind == "depth":
+        if spec.kind == TargetKind.DEPTH:
             entry["min"], entry["max"] = np.inf, -np.inf
         stats[name] = entry
     problems: list[str] = []
@@ -77,15 +77,15 @@ def _plain(value: Any) -> Any:
 
 
 def _count(entry: dict[str, Any], kind: str, value: Any) -> None:
-    if kind == "segmentation":
+    if kind == TargetKind.SEGMENTATION:
         valid = value[value != IGNORE_INDEX]
         entry["histogram"] += np.bincount(valid, minlength=len(entry["histogram"]))
         entry["invalid"] += value.size - valid.size
         entry["pixels"] += value.size
-    elif kind == "normals":
+    elif kind == TargetKind.NORMALS:
         entry["invalid"] += int((~np.any(value != 0, axis=2)).sum())
         entry["pixels"] += value.shape[0] * value.shape[1]
-    elif kind == "depth":
+    elif kind == TargetKind.DEPTH:
         valid = value[value > 0]
         entry["invalid"] += value.size - valid.size
         entry["pixels"] += value.size
@@ -103,14 +103,13 @@ def sample_grid(
 
     Small images are enlarged (nearest) to at least ``min_height`` pixels high.
     """
-    tasks = build_tasks(dataset.targets)
     rows, captions = [], []
     for index in indices:
         sample = dataset[index] if dataset.transform is None else dataset.load_raw(index)
         panels = [sample["image"]]
         words = [f"#{index}"]
-        for task in tasks:
-            picture = task.picture(sample[task.name])
+        for name, spec in dataset.targets.items():
+            picture = target_picture(name, spec.kind, sample[name], spec.num_classes)
             if isinstance(picture, str):
                 words.append(picture)
             else:

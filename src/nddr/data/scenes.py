@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
+from nddr.data.conventions import SPLITS, check_split
 from nddr.data.files import cache_dir
-from nddr.errors import NddrError, unknown_choice
+from nddr.errors import NddrError
 from nddr.io import PathLike, atomic_write
 
 SCENE_CLASSES = ("floor", "wall", "ceiling", "sphere", "box", "cylinder")
@@ -49,7 +50,6 @@ SCENE_CLASSES = ("floor", "wall", "ceiling", "sphere", "box", "cylinder")
 GENERATOR_VERSION = 1
 """Bumped whenever the generator's output changes, so that stale caches are never reused."""
 
-SPLITS = ("train", "test")
 DEFAULT_COUNTS = {"train": 2000, "test": 500}
 MIN_SIZE = 16
 MAX_OBJECTS = 5
@@ -468,8 +468,7 @@ def generate_scenes(
 
 
 def _check_args(split: str, size: int, num_images: int, seed: int) -> None:
-    if split not in SPLITS:
-        raise unknown_choice("Scenes split", str(split), SPLITS)
+    check_split(split, "Scenes")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_SIZE:
         raise NddrError(f"Scenes size {size!r} is invalid: use an integer >= {MIN_SIZE} pixels")
     if (
@@ -505,8 +504,7 @@ class Scenes(MultiTaskDataset):
         seed: int = 0,
     ) -> None:
         super().__init__(transform)
-        if split not in SPLITS:
-            raise unknown_choice("Scenes split", str(split), SPLITS)
+        self.check_split(split)
         count = DEFAULT_COUNTS[split] if num_images is None else num_images
         _check_args(split, size, count, seed)
         self.split, self.size, self.num_images, self.seed = split, int(size), int(count), int(seed)

@@ -1,0 +1,47 @@
+"""The names every dataset, task and command shares: target kinds, splits, the ignore label.
+
+Torch-free, so that command-line parsers and the config can name them without loading a model.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from nddr.errors import unknown_choice
+
+IGNORE_INDEX = 255
+"""Segmentation label of unlabelled pixels (and of crop padding)."""
+
+SPLITS = ("train", "test")
+"""The splits of every dataset."""
+
+
+class TargetKind(StrEnum):
+    """What a target is (raw conventions in :mod:`nddr.data.base`); a task reads one kind."""
+
+    SEGMENTATION = "segmentation"
+    NORMALS = "normals"
+    DEPTH = "depth"
+    CLASSIFICATION = "classification"
+    AGE = "age"
+
+    @property
+    def dense(self) -> bool:
+        """Whether the target is per pixel (else one label per image)."""
+        return self in DENSE_KINDS
+
+    @property
+    def has_classes(self) -> bool:
+        """Whether the target needs a class count."""
+        return self is not TargetKind.NORMALS and self is not TargetKind.DEPTH
+
+
+DENSE_KINDS = (TargetKind.SEGMENTATION, TargetKind.NORMALS, TargetKind.DEPTH)
+IMAGE_LEVEL_KINDS = (TargetKind.CLASSIFICATION, TargetKind.AGE)
+TARGET_KINDS = DENSE_KINDS + IMAGE_LEVEL_KINDS
+
+
+def check_split(split: str, dataset: str) -> None:
+    """Raise a one-line error if ``split`` is not one of :data:`SPLITS`; ``dataset`` names it."""
+    if split not in SPLITS:
+        raise unknown_choice(f"{dataset} split", str(split), SPLITS)
