@@ -25,7 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         "`torchrun --nproc_per_node N -m nddr train ...`.",
     )
     parser.add_argument(
-        "items", nargs="*", metavar="CONFIG|key=value", help="a .yaml config first, then overrides"
+        "items",
+        nargs="*",
+        metavar="CONFIG|key=value",
+        help="a .yaml config (a path, or a packaged config by name, e.g. nyuv2/table4/nddr) "
+        "first, then overrides",
     )
     parser.add_argument(
         "--config-help", action="store_true", help="print every config key and exit"
@@ -64,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
             raise NddrError(f"--resume {args.resume!r}: no {CONFIG_FILE} there; pass a run folder")
         config = load_config(config_file, items)
     else:
-        config = load_config(path, items)
+        from nddr.experiments.recipes import resolve_config
+
+        config = load_config(resolve_config(path) if path is not None else None, items)
     start = time.perf_counter()
     try:
         summary = _train(config, args)
