@@ -20,7 +20,9 @@ diagonal of its alphas a_kj (one per channel, or one scalar repeated C times), s
 (KM x KM) alpha, which maps task j's M subspaces to task k's, each entry repeated over C / M
 channels, so ``||W_kj||_F = sqrt(C / M) ||alpha_kj||_F`` (the factor cancels in the ratio).
 
-:func:`fusion_shares` computes them for every fusion kind, :func:`format_shares` prints them,
+:func:`fusion_shares` computes them for every fusion kind that gives its block norms
+(:meth:`nddr.fusion.Fusion.block_norms`; its registry entry names them, :mod:`nddr.fusion.registry`),
+:func:`format_shares` prints them,
 :func:`shares_heatmap` draws them (PNG, PIL only) and :func:`shares_record` flattens them to
 scalars for training logs.
 """
@@ -32,10 +34,10 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torch import Tensor, nn
+from torch import nn
 
 from nddr.errors import NddrError
-from nddr.fusion import NDDR, CrossStitch, Sluice
+from nddr.fusion.registry import DEFAULT_VARIANT, FusionEntry, entry_of, fusion_entry, fusion_names
 from nddr.io import PathLike, atomic_write
 from nddr.network.model import MultiTaskNetwork
 
@@ -43,25 +45,6 @@ from nddr.network.model import MultiTaskNetwork
 _LOW = (255, 255, 255)
 _HIGH = (8, 48, 107)
 CELL = 56  # smallest side of a heatmap cell, in pixels
-
-
-@dataclass(frozen=True)
-class FusionKind:
-    """How one kind of fusion layer is named and what its shares are computed from."""
-
-    title: str  # layer names: "NDDR 3", "Cross-stitch 3"
-    basis: str  # what the shares are ratios of
-    block: str  # the block symbol in the heatmap caption
-
-
-KINDS = {
-    "nddr": FusionKind("NDDR", "block norms of the 1x1 weights", "W_kj"),
-    "cross_stitch": FusionKind("Cross-stitch", "norms of the alphas of each task pair", "a_kj"),
-    "sluice": FusionKind(
-        "Sluice", "norms of the alpha blocks between the tasks' subspaces", "alpha_kj"
-    ),
-}
-"""Fusion kind (the network variant; also the training-log prefix) -> its names."""
 
 
 @dataclass(frozen=True)
@@ -74,19 +57,19 @@ class LayerShares:
         tasks: The K task names, in the network's order.
         shares: K x K; ``shares[k][j]`` is the share of task k's output drawn from task j's input
             (rows: output task, columns: input task; every row sums to 1).
-        kind: The fusion kind, a key of :data:`KINDS`: ``"nddr"``, ``"cross_stitch"`` or
-            ``"sluice"``.
+        kind: The fusion kind, a name of :mod:`nddr.fusion.registry` (the network variant; also
+            the training-log prefix).
     """
 
     stage: int
     channels: int
     tasks: tuple[str, ...]
     shares: tuple[tuple[float, ...], ...]
-    kind: str = "nddr"
+    kind: str = DEFAULT_VARIANT
 
     @property
     def name(self) -> str:
-        return f"{KINDS[self.kind].title} {self.stage}"
+        return f"{_shares_entry(self.kind).title} {self.stage}"
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready: name, kind, stage, channels, tasks and the K x K shares."""
@@ -101,8 +84,8 @@ class LayerShares:
 
 
 def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares]:
-    """Per fusion layer (NDDR, cross-stitch or sluice), the share of each task's output drawn
-    from each task's input.
+    """Per fusion layer (NDDR, cross-stitch, sluice or another registered kind that gives its
+    block norms), the share of each task's output drawn from each task's input.
 
     ``share_kj = ||W_kj||_F / sum_j' ||W_kj'||_F`` with W_kj the C x C block of the layer's
     equivalent 1x1 weights that maps task j's input channels to task k's output channels (see the
@@ -113,8 +96,8 @@ def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares
     NDDR layer is folded into its row of weights first, so the shares describe the normalised
     output. The scale is shared by all input blocks of an output channel: a scale common to all of
     task k's channels leaves its shares unchanged, and only scales that differ between task k's
-    channels (weighting some output channels more than others) can move them. Cross-stitch and
-    sluice layers have no batch norm, so ``fold_bn`` is refused for them.
+    channels (weighting some output channels more than others) can move them. Layers without a
+    batch norm (cross-stitch, sluice) refuse ``fold_bn``.
 
     ``network`` is a :class:`~nddr.MultiTaskNetwork` (or a wrapper with it as ``.module``, as
     DistributedDataParallel gives). Raises :class:`NddrError` if it has no fusion layers.
@@ -123,15 +106,16 @@ def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares
     layers = []
     with torch.no_grad():
         for stage, fusion in enumerate(network.fusions, start=1):
-            kind = _fusion_kind(fusion)
-            if kind is None:
+            entry = entry_of(fusion)
+            if entry is None or entry.shares is None:
                 continue
-            if fold_bn and kind != "nddr":
+            if fold_bn and not entry.shares.fold_bn:
                 raise NddrError(
-                    f"{_describe(network)}: fold_bn (--fold-bn) folds the batch norm of NDDR "
-                    f"layers, and {KINDS[kind].title} layers have none: leave it off"
+                    f"{_describe(network)}: fold_bn (--fold-bn) folds the batch norm of "
+                    f"{' / '.join(_folding_titles())} layers, and {entry.title} layers have "
+                    "none: leave it off"
                 )
-            norms = _block_norms(fusion, fold_bn)
+            norms = fusion.block_norms(fold_bn)
             totals = norms.sum(dim=1, keepdim=True)
             shares = norms / torch.where(totals > 0, totals, torch.ones_like(totals))
             layers.append(
@@ -140,15 +124,36 @@ def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares
                     channels=fusion.channels,
                     tasks=tuple(network.task_names),
                     shares=tuple(tuple(float(value) for value in row) for row in shares),
-                    kind=kind,
+                    kind=entry.name,
                 )
             )
     if not layers:
         raise NddrError(
             f"{_describe(network)} has no fusion layers: the shares need a network of variant "
-            "'nddr', 'cross_stitch' or 'sluice'"
+            f"{', '.join(repr(name) for name in _readable_kinds())}"
         )
     return layers
+
+
+def _readable_kinds() -> list[str]:
+    """The fusion kinds whose shares ``nddr inspect`` reads, in registry order."""
+    return [name for name in fusion_names() if fusion_entry(name).shares is not None]
+
+
+def _folding_titles() -> list[str]:
+    """The titles of the readable kinds with a batch norm that ``fold_bn`` folds."""
+    entries = [fusion_entry(name) for name in _readable_kinds()]
+    return [entry.title for entry in entries if entry.shares.fold_bn]
+
+
+def _shares_entry(kind: str) -> FusionEntry:
+    """The registry entry of a readable fusion kind; a one-line error for another name."""
+    entry = fusion_entry(kind)
+    if entry is None or entry.shares is None:
+        raise NddrError(
+            f"no fusion kind {kind!r} gives shares: use one of {', '.join(_readable_kinds())}"
+        )
+    return entry
 
 
 def _unwrap(network: nn.Module) -> MultiTaskNetwork:
@@ -169,47 +174,12 @@ def _describe(network: MultiTaskNetwork) -> str:
     return f"{name} (stage fusion: {fusion})"
 
 
-def _fusion_kind(fusion: nn.Module) -> str | None:
-    """The :data:`KINDS` key of a fusion layer; None for a stage without one."""
-    for kind, layer_type in (("nddr", NDDR), ("cross_stitch", CrossStitch), ("sluice", Sluice)):
-        if isinstance(fusion, layer_type):
-            return kind
-    return None
-
-
-def _block_norms(layer: nn.Module, fold_bn: bool) -> Tensor:
-    """[output task, input task]: the norm of each task-to-task block of the layer's weights, up
-    to a factor common to all blocks."""
-    k = layer.num_tasks
-    if isinstance(layer, NDDR):
-        c = layer.channels
-        weight = layer.conv.weight.detach().to(torch.float64).cpu().reshape(k, c, k, c)
-        if fold_bn:
-            weight = weight * _bn_scale(layer.bn).view(k, c, 1, 1)
-        return torch.linalg.vector_norm(weight, dim=(1, 3))
-    if isinstance(layer, CrossStitch):
-        alphas = layer.weight.detach().to(torch.float64).cpu()
-        if not layer.per_channel:
-            alphas = alphas[:, :, None].expand(-1, -1, layer.channels)
-        return torch.linalg.vector_norm(alphas, dim=2)
-    m = layer.num_subspaces
-    alpha = layer.alpha.detach().to(torch.float64).cpu().reshape(k, m, k, m)
-    return torch.linalg.vector_norm(alpha, dim=(1, 3))
-
-
-def _bn_scale(bn: nn.BatchNorm2d) -> Tensor:
-    """gamma / sqrt(running var + eps) per channel (1 where the batch norm lacks either)."""
-    ones = torch.ones(bn.num_features, dtype=torch.float64)
-    gamma = bn.weight.detach().to(torch.float64).cpu() if bn.weight is not None else ones
-    var = bn.running_var.detach().to(torch.float64).cpu() if bn.running_var is not None else ones
-    return gamma / torch.sqrt(var + bn.eps)
-
-
 def format_shares(shares: Sequence[LayerShares]) -> str:
     """A text table per layer: rows "task <-", columns the input tasks, shares in percent."""
-    kind = KINDS[shares[0].kind] if shares else KINDS["nddr"]
+    kind = _shares_entry(shares[0].kind if shares else DEFAULT_VARIANT)
     lines = [
-        f"Share of each task's {kind.title} output drawn from each task's input ({kind.basis})"
+        f"Share of each task's {kind.title} output drawn from each task's input "
+        f"({kind.shares.basis})"
     ]
     for layer in shares:
         label_width = max(len(task) for task in layer.tasks) + 3
@@ -225,7 +195,7 @@ def format_shares(shares: Sequence[LayerShares]) -> str:
 
 def shares_record(shares: Sequence[LayerShares]) -> dict[str, float]:
     """Flat scalars for training logs: ``"nddr3/normals<-segmentation": 0.23`` and so on (the
-    prefix ``cross_stitch3/``, ``sluice3/`` for the other fusion kinds)."""
+    prefix is the fusion kind and the stage: ``cross_stitch3/`` for a cross-stitch network)."""
     return {
         f"{layer.kind}{layer.stage}/{out_task}<-{in_task}": value
         for layer in shares
@@ -262,7 +232,7 @@ def shares_heatmap(shares: Sequence[LayerShares], path: PathLike) -> None:
     label_width = max(width_of(f"{task} <-") for task in tasks) + 10
     margin, gap = 8, 20
     panel_width = label_width + len(tasks) * cell
-    block = KINDS[shares[0].kind].block
+    block = _shares_entry(shares[0].kind).shares.block
     caption = f"rows: output task k <- columns: input task j; cell: ||{block}|| / sum_j ||{block}||"
     width = max(
         2 * margin + len(shares) * panel_width + (len(shares) - 1) * gap,

@@ -33,6 +33,7 @@ from pydantic import (
 
 from nddr.backbones import check_backbone_options
 from nddr.errors import NddrError
+from nddr.fusion.registry import DEFAULT_VARIANT, variant_choices, variant_error
 from nddr.io import PathLike
 from nddr.network.builder import check_batch_norm, check_fusion_options, check_head_options
 
@@ -86,9 +87,7 @@ class ModelConfig(_Section):
     """What :func:`nddr.build_network` builds, and where its weights start (§4.3)."""
 
     backbone: str = Field("tiny", description="backbone name or timm:MODEL (nddr models)")
-    variant: Literal["single", "multi", "cross_stitch", "sluice", "nddr"] = Field(
-        "nddr", description="single, multi, cross_stitch, sluice or nddr"
-    )
+    variant: str = Field(DEFAULT_VARIANT, description=variant_choices())
     shortcut: bool = Field(False, description="route every stage to the heads (§3.3)")
     backbone_weights: str | None = Field(None, description="ImageNet weights file of the backbone")
     backbone_options: dict[str, Any] = Field(
@@ -122,6 +121,15 @@ class ModelConfig(_Section):
     )
     sync_bn: bool = Field(False, description="synchronise batch norm over processes")
     freeze_bn: bool = Field(False, description="keep batch-norm statistics fixed in training")
+
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _variant(cls, value: object) -> object:
+        """A registered variant (:mod:`nddr.fusion.registry`), checked when the config is read."""
+        problem = variant_error(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("backbone_options")
     @classmethod

@@ -35,18 +35,9 @@ from nddr.engine.distributed import resolve_device
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError, unknown_choice
+from nddr.fusion.registry import SHARED_TRUNK, SINGLE_TASK, bench_variants
 from nddr.network import MultiTaskNetwork, build_network
 from nddr.tasks import Task, build_tasks
-
-VARIANTS: dict[str, tuple[str, bool]] = {
-    "single": ("single", False),
-    "multi": ("multi", False),
-    "cross_stitch": ("cross_stitch", False),
-    "sluice": ("sluice", False),
-    "nddr": ("nddr", False),
-    "nddr_shortcut": ("nddr", True),
-}
-"""Bench variant name -> (network variant, shortcut)."""
 
 _FIRST_TARGETS: tuple[tuple[str, TargetSpec], ...] = (
     ("segmentation", TargetSpec("segmentation", 40)),
@@ -104,17 +95,20 @@ def plan_workloads(
     variants: Sequence[str], num_tasks: int, executions: Sequence[str] = ("columns",)
 ) -> list[Workload]:
     """The rows to measure: ``single`` expands to one single-task network per task; the K-column
-    fusion variants get one row per execution."""
+    variants get one row per execution. ``variants`` are names of :func:`bench_variants`."""
     names = tuple(bench_targets(num_tasks))
+    choices = bench_variants()
     workloads = []
     for name in variants:
-        if name not in VARIANTS:
-            raise unknown_choice("variant", name, VARIANTS)
-        variant, shortcut = VARIANTS[name]
-        if variant == "single":
-            workloads += [Workload(f"single:{task}", "single", False, (task,)) for task in names]
+        if name not in choices:
+            raise unknown_choice("variant", name, choices)
+        variant, shortcut = choices[name]
+        if variant == SINGLE_TASK:
+            workloads += [
+                Workload(f"{SINGLE_TASK}:{task}", SINGLE_TASK, False, (task,)) for task in names
+            ]
             continue
-        for execution in executions if variant != "multi" else ("columns",):
+        for execution in executions if variant != SHARED_TRUNK else ("columns",):
             label = name if execution == "columns" else f"{name} [{execution}]"
             workloads.append(Workload(label, variant, shortcut, names, execution))
     return workloads
@@ -496,7 +490,7 @@ def single_task_ratios(
     With the per-round ``times``, time ratios are the median over rounds of the ratio within a
     round, which cancels drift of the machine's speed between rounds; else ratios of medians.
     """
-    singles = [row for row in rows if row.label.startswith("single:")]
+    singles = [row for row in rows if row.label.startswith(f"{SINGLE_TASK}:")]
     if not singles:
         return {}
 
@@ -506,7 +500,7 @@ def single_task_ratios(
 
     ratios = {}
     for row in rows:
-        if row.label.startswith("single:"):
+        if row.label.startswith(f"{SINGLE_TASK}:"):
             continue
         entry: dict[str, float | None] = {}
         for key, name in (

@@ -7,6 +7,7 @@ import json
 import sys
 
 from nddr.errors import NddrError
+from nddr.fusion.registry import DEFAULT_VARIANT, SHORTCUT_SUFFIX, SINGLE_TASK, VARIANTS
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
@@ -30,8 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["single", "multi", "cross_stitch", "sluice", "nddr", "nddr_shortcut"],
-        help="single (one network per task), multi, cross_stitch, sluice, nddr, nddr_shortcut",
+        default=[*VARIANTS, DEFAULT_VARIANT + SHORTCUT_SUFFIX],
+        help=f"{SINGLE_TASK} (one network per task), {', '.join(list(VARIANTS)[1:])}; any fusion "
+        f"with the shortcut as NAME{SHORTCUT_SUFFIX} (default: all, and "
+        f"{DEFAULT_VARIANT}{SHORTCUT_SUFFIX})",
     )
     parser.add_argument(
         "--execution",

@@ -8,6 +8,7 @@ import torch
 
 from nddr.backbones import BACKBONES, TIMM_PREFIX, build_backbone
 from nddr.errors import NddrError
+from nddr.fusion.registry import fusion_entry, fusion_names
 from nddr.heads import HeadSpec
 from nddr.network import VARIANTS, build_network
 
@@ -94,10 +95,15 @@ def print_parameter_table(backbone: str, num_tasks: int) -> None:
             f"{summary['fusion']:>14,}{summary['head_inputs']:>12,}{added:>12,}"
             f"{100.0 * added / summary['columns']:>13.2f}%"
         )
-    print(
-        "stage fusion: the NDDR / cross-stitch / sluice layers after every stage; head input: the"
+    entries = [fusion_entry(name) for name in fusion_names()]
+    titles = " / ".join(entry.title for entry in entries)
+    own = ", ".join(
+        f"{entry.title}'s {entry.head_input_class().__name__}"
+        for entry in entries
+        if entry.head_input is not None
     )
-    print("shortcut (or sluice's layer selection); added = both, also as % of the K columns.")
+    print(f"stage fusion: the {titles} layers after every stage; head input: the shortcut")
+    print(f"(or a fusion's own: {own}); added = both, also as % of the K columns.")
     per_task = sum(width * width * num_tasks for width in source.channels)
     line = f"NDDR weights of one task (the 1x1 convs, no BN): {per_task:,}"
     if source.source_parameters:

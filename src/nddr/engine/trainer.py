@@ -50,6 +50,7 @@ from nddr.engine.run_folder import (
 from nddr.engine.sampling import ShardSampler
 from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError
+from nddr.fusion.registry import auxiliary_loss_name
 from nddr.io import atomic_write
 from nddr.network import MultiTaskNetwork, load_weights
 from nddr.tasks import Task, build_tasks
@@ -475,7 +476,8 @@ class Trainer:
             return f"{label} {', '.join(repr(name) for name in names)}"
         auxiliary = self.network.auxiliary_loss()
         if auxiliary is not None and not torch.isfinite(auxiliary.detach()):
-            return "the sluice penalty (auxiliary loss; every task's loss is finite)"
+            name = auxiliary_loss_name(self.network.fusions)
+            return f"{name} (auxiliary loss; every task's loss is finite)"
         return "the weighted sum of the task losses (each task's loss is finite)"
 
     def _reject(self, loss: Tensor, culprit: str) -> None:

@@ -11,6 +11,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+BATCH_NORM_RANGES: Mapping[str, tuple[float, float]] = {
+    "bn_momentum": (0.0, 1.0),
+    "bn_eps": (0.0, 1.0),
+}
+"""The values a batch norm's momentum and epsilon take (fusion layers, columns and heads)."""
+
 
 def diagonal_mixing(num_tasks: int, alpha: float, beta: float, divide_beta: bool = True) -> Tensor:
     """The K x K task-mixing matrix of the diagonal initialisation (paper §4.1, eq. 3).
@@ -56,6 +62,10 @@ class Fusion(nn.Module):
     :meth:`check_options` validates them without building the layer (configs are checked when
     they are loaded). ``XAVIER_INIT`` says whether ``init="xavier"`` is taken; ``RANGES`` gives
     the closed interval of a numeric option whose type alone does not bound it.
+
+    A fusion with an extra training loss returns it from :meth:`auxiliary_loss`; one that
+    ``nddr inspect`` reads gives its task-to-task weights in :meth:`block_norms` (and its
+    registry entry says how to name them, :mod:`nddr.fusion.registry`).
     """
 
     XAVIER_INIT: ClassVar[bool] = False
@@ -121,6 +131,18 @@ class Fusion(nn.Module):
         fuses and concatenates, and a fusion that works on the stacked tensor directly overrides it.
         """
         return torch.cat(self(list(features.split(self.channels, dim=1))), dim=1)
+
+    def auxiliary_loss(self) -> Tensor | None:
+        """The layer's extra training loss of the last forward, added to the task losses;
+        ``None`` (the default) for a layer without one."""
+        return None
+
+    def block_norms(self, fold_bn: bool = False) -> Tensor:
+        """[output task, input task] (float64, CPU): the norm of each task-to-task block of the
+        layer's equivalent 1x1 weights, up to a factor common to all blocks (``nddr inspect``'s
+        shares are the row-normalised norms). ``fold_bn`` folds the layer's batch-norm scale of
+        each output channel in first, for layers that have one."""
+        raise NotImplementedError(f"{type(self).__name__} does not give its block norms")
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, num_tasks={self.num_tasks}"

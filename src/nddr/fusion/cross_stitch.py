@@ -51,5 +51,13 @@ class CrossStitch(Fusion):
         equation = "kjc,jnchw->knchw" if self.per_channel else "kj,jnchw->knchw"
         return list(torch.einsum(equation, self.weight, stacked).unbind(0))
 
+    def block_norms(self, fold_bn: bool = False) -> Tensor:
+        """``||a_kj||_2``: a block W_kj is the diagonal of the alphas a_kj (one per channel, or
+        one scalar repeated C times). There is no batch norm to fold."""
+        alphas = self.weight.detach().to(torch.float64).cpu()
+        if not self.per_channel:
+            alphas = alphas[:, :, None].expand(-1, -1, self.channels)
+        return torch.linalg.vector_norm(alphas, dim=2)
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, init={self.init}, per_channel={self.per_channel}"

@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from nddr.fusion.base import Fusion, check_init, diagonal_mixing
+from nddr.fusion.base import BATCH_NORM_RANGES, Fusion, check_init, diagonal_mixing
 
 
 class NDDR(Fusion):
@@ -37,10 +37,7 @@ class NDDR(Fusion):
     """
 
     XAVIER_INIT = True
-    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
-        "bn_momentum": (0.0, 1.0),
-        "bn_eps": (0.0, 1.0),
-    }
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = BATCH_NORM_RANGES
 
     def __init__(
         self,
@@ -110,5 +107,22 @@ class NDDR(Fusion):
             )
         return self.activation(self.bn(self.conv(features)))
 
+    def block_norms(self, fold_bn: bool = False) -> Tensor:
+        """Frobenius norms of the C x C blocks W_kj of the 1x1 weights; with ``fold_bn`` each
+        output channel's row first scaled by its batch norm's gamma / sqrt(var + eps)."""
+        k, c = self.num_tasks, self.channels
+        weight = self.conv.weight.detach().to(torch.float64).cpu().reshape(k, c, k, c)
+        if fold_bn:
+            weight = weight * _bn_scale(self.bn).view(k, c, 1, 1)
+        return torch.linalg.vector_norm(weight, dim=(1, 3))
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, init={self.init}"
+
+
+def _bn_scale(bn: nn.BatchNorm2d) -> Tensor:
+    """gamma / sqrt(running var + eps) per channel (1 where the batch norm lacks either)."""
+    ones = torch.ones(bn.num_features, dtype=torch.float64)
+    gamma = bn.weight.detach().to(torch.float64).cpu() if bn.weight is not None else ones
+    var = bn.running_var.detach().to(torch.float64).cpu() if bn.running_var is not None else ones
+    return gamma / torch.sqrt(var + bn.eps)

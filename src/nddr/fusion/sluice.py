@@ -107,6 +107,18 @@ class Sluice(Fusion):
                 penalty = penalty + (gram.pow(2).sum((1, 2)) / scale.clamp(min=1e-12)).sum()
         return self.penalty_weight * penalty
 
+    def auxiliary_loss(self) -> Tensor | None:
+        """The orthogonality penalty of the last forward (``None`` after one without autograd)."""
+        return self.orthogonality_penalty
+
+    def block_norms(self, fold_bn: bool = False) -> Tensor:
+        """``||alpha_kj||_F`` of the M x M blocks of alpha mapping task j's subspaces to task
+        k's (W_kj repeats each entry over C / M channels: a common factor sqrt(C / M)). There is
+        no batch norm to fold."""
+        k, m = self.num_tasks, self.num_subspaces
+        alpha = self.alpha.detach().to(torch.float64).cpu().reshape(k, m, k, m)
+        return torch.linalg.vector_norm(alpha, dim=(1, 3))
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_subspaces={self.num_subspaces}, init={self.init}"
 

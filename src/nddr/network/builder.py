@@ -11,17 +11,18 @@ from torch import Tensor, nn
 
 from nddr.backbones import StagedBackbone, build_backbone
 from nddr.errors import NddrError, unknown_choice
-from nddr.fusion import FUSIONS, NDDR, LastStage, LayerSelection, Shortcut
+from nddr.fusion.base import BATCH_NORM_RANGES
+from nddr.fusion.registry import (
+    DEFAULT_VARIANT,
+    FUSIONS,
+    SHARED_TRUNK,
+    VARIANTS,
+    fusion_entry,
+    fusion_names,
+)
+from nddr.fusion.shortcut import LastStage, Shortcut
 from nddr.heads import HEADS, HeadSpec, build_head
 from nddr.network.model import MultiTaskNetwork
-
-VARIANTS: dict[str, str] = {
-    "single": "K independent single-task columns (single-task baseline)",
-    "multi": "one shared column split into K heads after the last stage (multi-task baseline)",
-    "cross_stitch": "K columns with cross-stitch units after every stage (Misra et al. 2016)",
-    "sluice": "K columns with sluice alpha after every stage and beta layer selection (Ruder et al. 2019)",
-    "nddr": "K columns with NDDR layers after every stage (NDDR-CNN, Gao et al. 2019)",
-}
 
 TaskList = Sequence[HeadSpec | Mapping[str, object]] | Mapping[str, int]
 
@@ -50,8 +51,9 @@ def check_fusion_options(variant: str, options: Mapping[str, object]) -> None:
     fusion at its default (as a base config shared with the fused variants may give), so an
     option that would change something is never silently dropped.
     """
-    if variant in FUSIONS:
-        FUSIONS[variant].check_options(options)
+    entry = fusion_entry(variant)
+    if entry is not None:
+        entry.fusion_class().check_options(options)
         return
     for key, value in options.items():
         defaults = [
@@ -62,7 +64,7 @@ def check_fusion_options(variant: str, options: Mapping[str, object]) -> None:
         if not defaults or any(_differs(value, default) for default in defaults):
             raise ValueError(
                 f"variant {variant!r} has no fusion layers, so fusion option {key}={value!r} "
-                f"would be ignored: drop it or use {', '.join(FUSIONS)}"
+                f"would be ignored: drop it or use {', '.join(fusion_names())}"
             )
 
 
@@ -118,11 +120,11 @@ def _fits(value: object, default: object) -> bool:
 
 def check_batch_norm(bn_momentum: float | None = None, bn_eps: float | None = None) -> None:
     """Raise a one-line ValueError unless the columns' and heads' batch-norm settings are each
-    ``None`` (the backbone's own) or a number in the range the NDDR layer takes for its own."""
+    ``None`` (the backbone's own) or a number in the range the fusion layers take for theirs."""
     for key, value in (("bn_momentum", bn_momentum), ("bn_eps", bn_eps)):
         if value is None:
             continue
-        low, high = NDDR.RANGES[key]
+        low, high = BATCH_NORM_RANGES[key]
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not low <= value <= high:
             raise ValueError(
@@ -150,7 +152,7 @@ def _takes_state(module: nn.Module, state: Mapping[str, Tensor]) -> bool:
 def build_network(
     backbone: str | StagedBackbone,
     tasks: TaskList,
-    variant: str = "nddr",
+    variant: str = DEFAULT_VARIANT,
     *,
     shortcut: bool = False,
     backbone_weights: object = None,
@@ -166,7 +168,8 @@ def build_network(
         backbone: A backbone name (see :data:`nddr.backbones.BACKBONES`, or ``"timm:MODEL"``) or
             a :class:`StagedBackbone` of the user's own modules.
         tasks: :class:`HeadSpec`s, or ``{name: out_channels}`` for dense tasks.
-        variant: One of :data:`VARIANTS`.
+        variant: One of :data:`VARIANTS`: a baseline or a registered fusion kind
+            (:mod:`nddr.fusion.registry`).
         shortcut: Route every stage's (fused) output to the heads (NDDR-CNN-Shortcut, §3.3).
         backbone_weights: Weights for the backbone (ImageNet, paper §4.3); every column starts
             from them. Single-task checkpoints load after building, with
@@ -175,18 +178,19 @@ def build_network(
             that kind whose shapes it fits; a head of another shape (e.g. ``lfov`` width 512) has no
             such counterpart in the ImageNet network and starts from random init, as fc8 does.
         backbone_options: Options of the backbone builder (e.g. ``output_stride=16``).
-        fusion_options: Options of the fusion module (e.g. ``init=(1.0, 0.0)`` for NDDR);
-            ``single`` and ``multi`` have none and refuse one that is not a fusion default
+        fusion_options: Options of the fusion module (e.g. ``init=(1.0, 0.0)``); the
+            baselines have none and refuse one that is not a fusion default
             (:func:`check_fusion_options`).
         head_options: Per head kind, options of its constructor, e.g. ``{"lfov": {"width": 512}}``.
         bn_momentum, bn_eps: Set on every batch norm of the columns and heads (the released code:
             decay 0.95, i.e. momentum 0.05, and epsilon 1e-3); ``None`` keeps the backbone's own and
-            PyTorch's for the heads. The NDDR layers' batch norms take theirs from
+            PyTorch's for the heads. The fusion layers' batch norms take theirs from
             ``fusion_options`` and the shortcut's are the released code's; neither is set here.
 
     Every column starts as a copy of the one backbone, so all start from the same weights. Each
-    column has one head input (the last stage, a shortcut or sluice's layer selection): the
-    multi-task baseline's one shortcut is part of its shared trunk, as in the released code.
+    column has one head input (the last stage, a shortcut, or the fusion kind's own head input
+    such as sluice's layer selection): the multi-task baseline's one shortcut is part of its
+    shared trunk, as in the released code.
     """
     if variant not in VARIANTS:
         raise unknown_choice("variant", variant, VARIANTS)
@@ -225,15 +229,16 @@ def build_network(
     head_init, backbone.head_init = backbone.head_init, None
     _set_batch_norm(backbone, bn_momentum, bn_eps)
     num_tasks = len(specs)
-    num_columns = 1 if variant == "multi" else num_tasks
+    num_columns = 1 if variant == SHARED_TRUNK else num_tasks
     columns = [backbone] + [copy.deepcopy(backbone) for _ in range(num_columns - 1)]
 
+    entry = fusion_entry(variant)
     fusions = None
-    if variant in FUSIONS:
+    head_input = None if entry is None else entry.head_input_class()
+    if entry is not None:
+        fusion = entry.fusion_class()
         try:
-            fusions = [
-                FUSIONS[variant](width, num_tasks, **fusion_options) for width in backbone.channels
-            ]
+            fusions = [fusion(width, num_tasks, **fusion_options) for width in backbone.channels]
         except ValueError as error:
             raise NddrError(
                 f"variant {variant!r} does not fit backbone {backbone.name!r}, whose stages have "
@@ -244,8 +249,8 @@ def build_network(
     for _ in range(num_columns):
         if shortcut:
             head_inputs.append(Shortcut(backbone.channels))
-        elif variant == "sluice":
-            head_inputs.append(LayerSelection(backbone.channels))
+        elif head_input is not None:
+            head_inputs.append(head_input(backbone.channels))
         else:
             head_inputs.append(LastStage())
 

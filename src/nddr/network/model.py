@@ -8,7 +8,8 @@ from torch import Tensor, nn
 
 from nddr.backbones import StagedBackbone
 from nddr.errors import unknown_choice
-from nddr.fusion import Fusion, LastStage, Shortcut, Sluice
+from nddr.fusion.base import Fusion
+from nddr.fusion.shortcut import LastStage, Shortcut
 from nddr.network.grouped import GroupedColumns, group_columns
 
 EXECUTIONS: dict[str, str] = {
@@ -22,10 +23,11 @@ class MultiTaskNetwork(nn.Module):
 
     Each variant of the paper is this module with different parts (built by
     :func:`nddr.build_network`): ``single`` has K columns and no fusion, ``multi`` one column
-    shared by all heads, ``cross_stitch``/``sluice``/``nddr`` K columns with a fusion module after
-    every stage. Each column has one head input, which its tasks' heads read: the column's last
-    stage output, or all of its stage outputs through a :class:`~nddr.fusion.Shortcut` or
-    :class:`~nddr.fusion.LayerSelection` (``multi``'s one shortcut is part of its shared trunk).
+    shared by all heads, a fusion kind (:mod:`nddr.fusion.registry`) K columns with a fusion
+    module after every stage. Each column has one head input, which its tasks' heads read: the
+    column's last stage output, or all of its stage outputs through a
+    :class:`~nddr.fusion.Shortcut` or the fusion kind's own head input (such as
+    :class:`~nddr.fusion.LayerSelection`; ``multi``'s one shortcut is part of its shared trunk).
 
     ``forward(images)`` returns ``{task name: head output}``; dense heads answer at the backbone's
     output stride. :meth:`set_execution` switches how the K columns run without changing the
@@ -138,16 +140,14 @@ class MultiTaskNetwork(nn.Module):
         )
 
     def auxiliary_loss(self) -> Tensor | None:
-        """Extra loss terms of the last forward: the sluice layers' orthogonality penalties."""
-        penalties = [
-            fusion.orthogonality_penalty
-            for fusion in self.fusions
-            if isinstance(fusion, Sluice) and fusion.orthogonality_penalty is not None
-        ]
-        return sum(penalties[1:], penalties[0]) if penalties else None
+        """Extra loss terms of the last forward: the sum of the fusion layers'
+        :meth:`~nddr.fusion.Fusion.auxiliary_loss` (``None`` when none has one)."""
+        losses = [loss for fusion in self.fusions if (loss := fusion.auxiliary_loss()) is not None]
+        return sum(losses[1:], losses[0]) if losses else None
 
     def fusion_modules(self) -> list[nn.Module]:
-        """Modules trained at the fusion learning rate: stage fusions and sluice's layer selection."""
+        """Modules trained at the fusion learning rate: stage fusions and the head inputs other
+        than shortcuts (such as sluice's layer selection)."""
         return [*self.fusions, *(m for m in self.head_inputs if not isinstance(m, Shortcut))]
 
     def shortcut_modules(self) -> list[Shortcut]:
