@@ -42,3 +42,40 @@ def test_single_task_configs_keep_their_own_task_options_and_weights(tmp_path):
     assert singles["normals"].optim.loss_weights == {"normals": 20.0}
     assert singles["segmentation"].optim.task_options == {}
     check_plan(config, singles)
+
+
+def test_the_pipeline_reuses_a_finished_run_only_with_the_same_settings(tmp_path):
+    import pytest
+
+    from nddr.engine.pipeline import run_pipeline
+    from nddr.errors import NddrError
+
+    trained = []
+
+    def fake_train(config, resume=False):
+        trained.append(config.name)
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        (config.run_dir / "config.yaml").write_text(config.to_yaml())
+        checkpoint = str(config.run_dir / "model.safetensors")
+        summary = {
+            "results": {t: {"accuracy": 1.0} for t in config.data.tasks},
+            "checkpoint": checkpoint,
+        }
+        (config.run_dir / "results.json").write_text(json.dumps({**summary, "step": 1}))
+        return {**summary, "step": 1, "run_dir": str(config.run_dir), "is_main": True}
+
+    config = build_config(TINY, [f"run.out={tmp_path}"])
+    first = run_pipeline(config, train=fake_train)
+    assert len(trained) == 3 and trained[-1] == config.name
+    assert set(first["single_task"]) == set(config.data.tasks)
+    singles = [first["single_task"][task]["checkpoint"] for task in config.data.tasks]
+    assert json.loads((config.run_dir / "reproduce.json").read_text())["config"]["model"][
+        "init_from"
+    ] == dict(zip(config.data.tasks, singles))
+    second = run_pipeline(config, train=fake_train)
+    assert len(trained) == 3, "a finished run with the same settings is reused"
+    assert second["checkpoint"] == first["checkpoint"]
+    changed = build_config(TINY, [f"run.out={tmp_path}", "optim.lr=0.5"])
+    with pytest.raises(NddrError, match=r"optim\.lr=.*\(planned: 0\.5\).*name= or run\.out="):
+        run_pipeline(changed, train=fake_train)
+    assert len(trained) == 3

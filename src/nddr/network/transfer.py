@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from nddr.errors import NddrError
+from nddr.fusion.registry import SHARED_TRUNK, VARIANTS
 from nddr.heads import HeadSpec
 from nddr.io import (
     PathLike,
@@ -156,7 +157,8 @@ def init_from_single_task(
     if len(network.columns) != len(network.task_names):
         raise NddrError(
             "the multi-task baseline shares one column between tasks; single-task checkpoints "
-            "initialise variants with one column per task (single, cross_stitch, sluice, nddr)"
+            "initialise variants with one column per task "
+            f"({', '.join(name for name in VARIANTS if name != SHARED_TRUNK)})"
         )
     target = network.state_dict()
     for task, path in checkpoints.items():
