@@ -16,17 +16,14 @@ from nddr import NddrError, build_network, save_network
 from nddr.data.base import TargetSpec
 from nddr.engine import checkpoint as checkpoints
 from nddr.engine.checkpoint import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    TRAINER_FILE,
-    find_model_file,
     latest_resumable,
     list_checkpoints,
-    load_model,
     load_trainer_state,
     save_checkpoint,
     verify_checkpoint,
 )
+from nddr.engine.load import find_model_file, load_model
+from nddr.engine.run_folder import MANIFEST_FILE, MODEL_FILE, TRAINER_FILE
 from nddr.io import load_state_dict
 from nddr.tasks import build_task
 

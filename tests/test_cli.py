@@ -124,7 +124,7 @@ def test_eval_of_an_encoded_space_model_is_the_released_codes(tmp_path, capsys):
     normals = next(task for task in tasks if task.name == "normals")
     assert normals.space == "encoded"
     dataset = build_dataset("scenes", tmp_path, "test", size=16, num_images=2)
-    dataset.transform = JointTransform(dataset.targets, False)
+    dataset.transform = JointTransform(dataset.targets, train=False)
     batch = next(iter(DataLoader(dataset, batch_size=2)))
     with torch.no_grad():
         raw = network.eval()(batch["image"])["normals"]

@@ -5,8 +5,19 @@ import nddr
 from nddr import parameter_groups
 
 
+PAPER = {
+    "base_lr": 1e-3,
+    "weight_decay": 5e-4,
+    "fusion_lr_mult": 100.0,
+    "classifier_lr_mult": 10.0,
+    "classifier_bias_lr_mult": 20.0,
+    "shortcut_lr_mult": None,
+}
+"""The paper's rates (§4.2, the released code): every one given, none taken by default."""
+
+
 def _groups(network, **kwargs):
-    groups = parameter_groups(network, base_lr=1e-3, **kwargs)
+    groups = parameter_groups(network, **{**PAPER, **kwargs})
     return {group["name"]: group for group in groups}, groups
 
 
@@ -104,9 +115,42 @@ def test_aspp_branches_are_all_classifier_layers():
 
 def test_groups_drive_sgd():
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr")
-    optimizer = torch.optim.SGD(parameter_groups(network, base_lr=1e-3), lr=1e-3, momentum=0.9)
+    optimizer = torch.optim.SGD(parameter_groups(network, **PAPER), lr=1e-3, momentum=0.9)
     before = network.fusions[0].conv.weight.detach().clone()
     outputs = network(torch.rand(2, 3, 32, 32))
     sum(out.mean() for out in outputs.values()).backward()
     optimizer.step()
     assert not torch.equal(before, network.fusions[0].conv.weight)
+
+
+def test_every_rate_is_given_by_keyword():
+    """No rate is taken by position or by default: the config's ``optim`` owns the defaults."""
+    network = nddr.build_network("tiny", {"a": 2}, "single")
+    with pytest.raises(TypeError, match="positional"):
+        parameter_groups(network, *PAPER.values())
+    with pytest.raises(TypeError, match="weight_decay"):
+        parameter_groups(network, base_lr=1e-3)
+
+
+def test_the_config_path_passes_every_optim_rate():
+    """engine.build.optimizer_groups gives parameter_groups the config's own values."""
+    from nddr.config import build_config
+    from nddr.engine.build import optimizer_groups
+
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", shortcut=True)
+    optim = build_config({}).optim
+    expected = parameter_groups(
+        network,
+        base_lr=optim.lr,
+        weight_decay=optim.weight_decay,
+        fusion_lr_mult=optim.fusion_lr_mult,
+        classifier_lr_mult=optim.classifier_lr_mult,
+        classifier_bias_lr_mult=optim.classifier_bias_lr_mult,
+        shortcut_lr_mult=optim.shortcut_lr_mult,
+    )
+    strip = [{k: v for k, v in group.items() if k != "params"} for group in expected]
+    got = [
+        {k: v for k, v in group.items() if k != "params"}
+        for group in optimizer_groups(network, optim)
+    ]
+    assert got == strip

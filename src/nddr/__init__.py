@@ -1,44 +1,66 @@
 """nddr: multi-task CNNs that fuse features at every layer (NDDR-CNN, Gao et al., CVPR 2019).
 
-The NDDR layer and the fusion baselines (:class:`NDDR`, :class:`CrossStitch`, :class:`Sluice`),
-staged backbones, heads, the one builder for every variant of the paper (:func:`build_network`),
-and the paper's parameter-group rules (:func:`parameter_groups`).
+The top-level API covers a whole experiment:
+
+- networks: the NDDR layer and the fusion baselines (:class:`NDDR`, :class:`CrossStitch`,
+  :class:`Sluice`), staged backbones, heads, the one builder for every variant of the paper
+  (:func:`build_network`) and the paper's parameter-group rules (:func:`parameter_groups`);
+- data and tasks: :func:`build_dataset`, :class:`JointTransform`, :func:`build_tasks`;
+- training: :func:`load_config`, :func:`train`;
+- what training saved (:mod:`nddr.engine.load`): :func:`load_run`, :func:`load_network`,
+  :func:`load_weights`, :func:`save_network`, :func:`init_from_single_task`.
+
+Importing ``nddr`` imports nothing heavy: each name is imported from its module on first use
+(PEP 562), so ``import nddr.cli`` stays free of torch.
 """
 
-from nddr.backbones import BACKBONES, StagedBackbone, build_backbone
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from nddr.errors import NddrError
-from nddr.fusion import NDDR, CrossStitch, LayerSelection, Shortcut, Sluice
-from nddr.heads import HeadSpec
-from nddr.network import (
-    VARIANTS,
-    MultiTaskNetwork,
-    build_network,
-    init_from_single_task,
-    load_network,
-    load_weights,
-    save_network,
-)
-from nddr.param_groups import parameter_groups
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BACKBONES",
-    "NDDR",
-    "VARIANTS",
-    "CrossStitch",
-    "HeadSpec",
-    "LayerSelection",
-    "MultiTaskNetwork",
-    "NddrError",
-    "Shortcut",
-    "Sluice",
-    "StagedBackbone",
-    "build_backbone",
-    "build_network",
-    "init_from_single_task",
-    "load_network",
-    "load_weights",
-    "parameter_groups",
-    "save_network",
-]
+_EXPORTS = {
+    "BACKBONES": "nddr.backbones",
+    "StagedBackbone": "nddr.backbones",
+    "build_backbone": "nddr.backbones",
+    "NDDR": "nddr.fusion",
+    "CrossStitch": "nddr.fusion",
+    "LayerSelection": "nddr.fusion",
+    "Shortcut": "nddr.fusion",
+    "Sluice": "nddr.fusion",
+    "HeadSpec": "nddr.heads",
+    "VARIANTS": "nddr.network",
+    "MultiTaskNetwork": "nddr.network",
+    "build_network": "nddr.network",
+    "init_from_single_task": "nddr.network",
+    "load_weights": "nddr.network",
+    "save_network": "nddr.network",
+    "parameter_groups": "nddr.param_groups",
+    "build_dataset": "nddr.data",
+    "JointTransform": "nddr.data",
+    "build_tasks": "nddr.tasks",
+    "load_config": "nddr.config",
+    "train": "nddr.engine",
+    "load_network": "nddr.engine.load",
+    "load_run": "nddr.engine.load",
+}
+"""Each public name and the module that defines (or exports) it."""
+
+__all__ = ["NddrError", *sorted(_EXPORTS, key=str.lower)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nddr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -13,14 +13,20 @@ _DECAYED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 
 def parameter_groups(
     network: MultiTaskNetwork,
+    *,
     base_lr: float,
-    weight_decay: float = 5e-4,
-    fusion_lr_mult: float = 100.0,
-    classifier_lr_mult: float = 10.0,
-    classifier_bias_lr_mult: float = 20.0,
-    shortcut_lr_mult: float | None = None,
+    weight_decay: float,
+    fusion_lr_mult: float,
+    classifier_lr_mult: float,
+    classifier_bias_lr_mult: float,
+    shortcut_lr_mult: float | None,
 ) -> list[dict[str, Any]]:
     """Split the network's parameters into optimizer groups by the paper's training rules.
+
+    Every rate and the decay are the caller's (the paper's: ``weight_decay`` 5e-4 single-task /
+    2.5e-4 two-task, ``fusion_lr_mult`` 100, ``classifier_lr_mult`` 10,
+    ``classifier_bias_lr_mult`` 20; an experiment's are its ``optim`` section, passed by
+    :func:`nddr.engine.build.optimizer_groups`).
 
     - Fusion layers (NDDR, cross-stitch, sluice with its layer selection; conv and BN):
       ``fusion_lr_mult`` x the base rate (paper §4.2, Table 2: 100x), groups ``fusion/*``.

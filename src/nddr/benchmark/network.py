@@ -27,10 +27,10 @@ from torch import Tensor, nn
 from torch.utils.data import default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
-from nddr.config import OptimConfig
+from nddr.config import OptimConfig, load_config
 from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
-from nddr.engine.build import optimizer_groups
+from nddr.engine.build import training_optimizer
 from nddr.engine.distributed import resolve_device
 from nddr.engine.host_memory import keep_freed_memory
 from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
@@ -117,8 +117,8 @@ def plan_workloads(
 class Runner:
     """A network with its optimizer and one batch on the device, ready to step.
 
-    Its training step is the training loop's own (:mod:`nddr.engine.step`), with the optimizer
-    groups of :func:`nddr.parameter_groups` at the config defaults.
+    Its training step is the training loop's own (:mod:`nddr.engine.step`), with the training
+    loop's optimizer (:func:`nddr.engine.build.training_optimizer`) for an experiment's ``optim``.
     """
 
     def __init__(
@@ -130,6 +130,8 @@ class Runner:
         amp: str = "none",
         channels_last: bool = False,
         compile: bool = False,
+        *,
+        optim: OptimConfig,
     ) -> None:
         self.tasks, self.device, self.channels_last = tasks, device, channels_last
         self.amp_dtype = AMP_DTYPES[amp]
@@ -139,9 +141,7 @@ class Runner:
         network.train()
         self.network = network
         self.model: nn.Module = torch.compile(network) if compile else network
-        optim = OptimConfig()
-        groups = optimizer_groups(network, optim)
-        self.optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
+        self.optimizer = training_optimizer(network, optim)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype is torch.float16)
         self.batch = {key: value.to(device) for key, value in batch.items()}
 
@@ -158,6 +158,7 @@ class Runner:
             settings.amp,
             settings.channels_last,
             settings.compile,
+            optim=load_config(None).optim,
         )
 
     def train_step(self) -> None:

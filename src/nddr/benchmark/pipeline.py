@@ -70,17 +70,21 @@ def train_consumption(
     repeats: int = 5,
     warmup: int = 2,
 ) -> tuple[float, str]:
-    """Images per second that ``config``'s network trains on, on ``config.run.device``."""
+    """Images per second that ``config``'s network trains on, on ``config.run.device``, with
+    the training loop's step and optimizer for ``config.optim``."""
     device = resolve_device(config.run.device)
-    tasks = build_tasks(targets, config.optim.loss_weights, config.optim.task_options)
+    tasks = build_tasks(
+        targets, weights=config.optim.loss_weights, options=config.optim.task_options
+    )
     runner = Runner(
         training_network(config, tasks),
         tasks,
         batch,
         device,
-        config.run.amp,
-        config.run.channels_last,
-        config.run.compile,
+        amp=config.run.amp,
+        channels_last=config.run.channels_last,
+        compile=config.run.compile,
+        optim=config.optim,
     )
     times = time_runners({"config": runner}, repeats, warmup, kinds=("train",))
     return len(batch["image"]) / statistics.median(times["config"]["train"]), str(device)
@@ -104,14 +108,14 @@ def run_pipeline_benchmark(
         progress(f"training steps of {config.model.variant} on {config.model.backbone}")
     images_per_s, device = train_consumption(config, train_set.dataset.targets, batch, repeats)
     return PipelineReport(
-        config.data.name,
-        config.data.workers,
-        config.data.batch_size,
-        config.data.crop_size,
-        batches,
-        samples_per_s,
-        device,
-        images_per_s,
+        dataset=config.data.name,
+        workers=config.data.workers,
+        batch_size=config.data.batch_size,
+        crop_size=config.data.crop_size,
+        batches=batches,
+        samples_per_s=samples_per_s,
+        device=device,
+        train_images_per_s=images_per_s,
     )
 
 

@@ -29,18 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
-    from nddr.config import build_config
     from nddr.data import build_dataset
     from nddr.data.transforms import JointTransform
-    from nddr.engine import evaluate, format_results, load_model
+    from nddr.engine import evaluate, format_results, load_run
     from nddr.engine.distributed import resolve_device
     from nddr.errors import NddrError
     from nddr.metrics.normals import ENCODED_PREFIX
 
     if args.batch_size is not None and args.batch_size < 1:
         raise NddrError(f"--batch-size must be at least 1, got {args.batch_size}")
-    network, tasks, experiment = load_model(args.checkpoint)
-    config = build_config(experiment)
+    network, tasks, config = load_run(args.checkpoint)
     data = config.data
     dataset = build_dataset(
         data.name,
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         tasks=[task.name for task in tasks],
         **data.options,
     )
-    dataset.transform = JointTransform(dataset.targets, False)
+    dataset.transform = JointTransform(dataset.targets, train=False)
     device = resolve_device(args.device)
     network.to(device)
     loader = DataLoader(

@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 
 from nddr.analysis import format_shares, fusion_shares, shares_heatmap
-from nddr.engine.checkpoint import find_model_file
+from nddr.engine.load import find_model_file, load_network_file
 from nddr.errors import NddrError
-from nddr.network import load_network
 
 HEATMAP_NAME = "nddr_shares.png"
 
@@ -47,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model_file = find_model_file(args.checkpoint)
-    network = load_network(model_file)
+    network = load_network_file(model_file)
     try:
         shares = fusion_shares(network, fold_bn=args.fold_bn)
     except NddrError as error:

@@ -59,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nddr.data.image_file import common_folder, find_images, read_display_image, relative_names
-    from nddr.engine import load_model
+    from nddr.engine import load_run
     from nddr.engine.distributed import resolve_device
     from nddr.errors import NddrError
     from nddr.io import atomic_write
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     images = find_images(args.images, exclude=out)
-    network, tasks, _ = load_model(args.checkpoint)
+    network, tasks, _ = load_run(args.checkpoint)
     device = resolve_device(args.device)
     network.to(device).eval()
     try:

@@ -1,9 +1,11 @@
 """Joint transforms: raw NumPy samples -> tensors, with the paper's training augmentation (§4).
 
-Training: random scale 0.5-1.5 (image bilinear, dense targets nearest), random crop (321 by
-default) padded with the ignore value of each target, and a horizontal flip that also negates
-the x component of the normals (the authors' release flips the normal image without negating
-x, which makes flipped normals wrong; this fixes it). Evaluation: the whole image.
+Training: a random scale (the paper's 0.5-1.5; image bilinear, dense targets nearest), a random
+crop (the paper's 321) padded with the ignore value of each target, and a horizontal flip that
+also negates the x component of the normals (the authors' release flips the normal image without
+negating x, which makes flipped normals wrong; this fixes it). Each is off unless given; an
+experiment gives its ``data`` section's (:func:`nddr.engine.build.training_set`). Evaluation:
+the whole image.
 
 Tensor conventions after the transform: ``image`` float32 (3, H, W) normalised by ``mean`` /
 ``std``; segmentation int64 (H, W); normals float32 (3, H, W); depth float32 (1, H, W);
@@ -64,7 +66,7 @@ class JointTransform:
 
     Args:
         targets: The dataset's targets (which keys are dense, and of which kind).
-        train: Augment (scale, crop, flip) or not.
+        train: Augment (scale, crop, flip, as given) or not.
         crop_size: Training crop (height, width) or one int; ``None`` keeps the scaled image.
         scale_range: Random scale factor range; ``None`` or ``(1, 1)`` for none.
         flip: Random horizontal flip (normals' x negated). Off for tasks where left and right
@@ -75,10 +77,11 @@ class JointTransform:
     def __init__(
         self,
         targets: Mapping[str, TargetSpec],
+        *,
         train: bool,
-        crop_size: int | Sequence[int] | None = 321,
-        scale_range: tuple[float, float] | None = (0.5, 1.5),
-        flip: bool = True,
+        crop_size: int | Sequence[int] | None = None,
+        scale_range: tuple[float, float] | None = None,
+        flip: bool = False,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         generator: torch.Generator | None = None,

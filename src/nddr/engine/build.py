@@ -23,8 +23,14 @@ def training_set(config: Config) -> AugmentedDataset:
     """The train split with the config's augmentation, seeded per (seed, epoch, sample)."""
     data = config.data
     dataset = build_dataset(data.name, data.root, "train", tasks=data.tasks, **data.options)
-    augment = JointTransform(dataset.targets, True, data.crop_size, data.scale_range, data.flip)
-    return AugmentedDataset(dataset, augment, config.run.seed)
+    augment = JointTransform(
+        dataset.targets,
+        train=True,
+        crop_size=data.crop_size,
+        scale_range=data.scale_range,
+        flip=data.flip,
+    )
+    return AugmentedDataset(dataset, augment, seed=config.run.seed)
 
 
 def training_loader(
@@ -38,19 +44,24 @@ def training_loader(
     """This rank's micro-batches of the epoch holding micro-batch ``micro_seen``, from there on."""
     data, optim = config.data, config.optim
     per_epoch = GlobalBatchSampler(
-        len(train_set), data.batch_size, 0, 0, accumulate=optim.accumulate, world_size=world_size
+        len(train_set),
+        global_batch=data.batch_size,
+        seed=0,
+        epoch=0,
+        world_size=world_size,
+        accumulate=optim.accumulate,
     ).micro_batches_per_epoch
     epoch, start = divmod(micro_seen, per_epoch)
     train_set.set_epoch(epoch)
     sampler = GlobalBatchSampler(
         len(train_set),
-        data.batch_size,
-        config.run.seed,
-        epoch,
-        rank,
-        world_size,
-        optim.accumulate,
-        start,
+        global_batch=data.batch_size,
+        seed=config.run.seed,
+        epoch=epoch,
+        rank=rank,
+        world_size=world_size,
+        accumulate=optim.accumulate,
+        start=start,
     )
     return DataLoader(
         train_set,
@@ -101,6 +112,12 @@ def training_network(
     if model.init_from:
         init_from_single_task(network, model.init_from)
     return network.set_execution(model.execution)
+
+
+def training_optimizer(network: MultiTaskNetwork, optim: OptimConfig) -> torch.optim.SGD:
+    """The training loop's optimizer: SGD with ``optim``'s momentum over
+    :func:`optimizer_groups` (its poly schedule is the trainer's)."""
+    return torch.optim.SGD(optimizer_groups(network, optim), lr=optim.lr, momentum=optim.momentum)
 
 
 def optimizer_groups(network: MultiTaskNetwork, optim: OptimConfig) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Training checkpoints: written atomically, loaded without executing pickled code.
 
-A checkpoint is a folder ``<run>/checkpoints/step_<8 digits>/`` holding
+A checkpoint is a folder ``<run>/checkpoints/step_<8 digits>/`` (names:
+:mod:`nddr.engine.run_folder`) holding
 
 * ``model.safetensors``: the weights, with the network's build config, the tasks and the whole
   experiment config as metadata (what ``nddr eval / predict / inspect`` need);
@@ -28,30 +29,33 @@ from typing import Any
 
 import torch
 
-from nddr.data.base import TargetSpec
+from nddr.engine.run_folder import (
+    CHECKPOINT_PREFIX,
+    CHECKPOINTS_DIR,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    PARTIAL_SUFFIX,
+    TRAINER_FILE,
+    checkpoint_dir,
+    checkpoints_dir,
+)
 from nddr.errors import NddrError
 from nddr.io import (
     PathLike,
     atomic_write,
     file_sha256,
     fsync_directory,
-    read_metadata,
     save_state_dict,
 )
-from nddr.network import MultiTaskNetwork, load_network
+from nddr.network import MultiTaskNetwork
 from nddr.network.transfer import CONFIG_KEY
-from nddr.tasks import Task, build_task
+from nddr.tasks import Task
 
-MODEL_FILE = "model.safetensors"
-TRAINER_FILE = "trainer.pt"
-MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 TASKS_KEY = "nddr_tasks"
 EXPERIMENT_KEY = "nddr_config"
-
-
-def checkpoint_dir(run_dir: PathLike, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"step_{step:08d}"
+CHECKPOINTS_PATTERN = f"{CHECKPOINTS_DIR}/{CHECKPOINT_PREFIX}*"
+"""The checkpoint folders of a run, relative to it (as error messages name them)."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -106,7 +110,7 @@ def save_checkpoint(
 ) -> Path:
     """Write the checkpoint of ``step`` atomically and keep only the newest ``keep``."""
     final = checkpoint_dir(run_dir, step)
-    temporary = final.with_name(final.name + ".partial")
+    temporary = final.with_name(final.name + PARTIAL_SUFFIX)
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     save_state_dict(
@@ -235,7 +239,7 @@ def latest_resumable(run_dir: PathLike) -> tuple[Path, list[str]]:
     checkpoints = list_checkpoints(run_dir)
     if not checkpoints:
         raise NddrError(
-            f"run folder {str(run_dir)!r} has no checkpoint to resume (no checkpoints/step_*/{MODEL_FILE}): has the run saved one yet?"
+            f"run folder {str(run_dir)!r} has no checkpoint to resume (no {CHECKPOINTS_PATTERN}/{MODEL_FILE}): has the run saved one yet?"
         )
     damaged: list[str] = []
     for checkpoint in reversed(checkpoints):
@@ -254,8 +258,8 @@ def latest_resumable(run_dir: PathLike) -> tuple[Path, list[str]]:
 def remove_unfinished(run_dir: PathLike) -> list[Path]:
     """Remove the ``.partial`` folders of saves that never finished (the process died while
     writing them); the folders removed. Never a complete checkpoint."""
-    folder = Path(run_dir) / "checkpoints"
-    stale = sorted(path for path in folder.glob("step_*.partial") if path.is_dir())
+    pattern = f"{CHECKPOINT_PREFIX}*{PARTIAL_SUFFIX}"
+    stale = sorted(path for path in checkpoints_dir(run_dir).glob(pattern) if path.is_dir())
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale
@@ -263,13 +267,15 @@ def remove_unfinished(run_dir: PathLike) -> list[Path]:
 
 def list_checkpoints(run_dir: PathLike) -> list[Path]:
     """Complete checkpoints of a run, oldest first."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = checkpoints_dir(run_dir)
     if not folder.is_dir():
         return []
     return sorted(
         path
-        for path in folder.glob("step_*")
-        if path.is_dir() and not path.name.endswith(".partial") and (path / MODEL_FILE).is_file()
+        for path in folder.glob(f"{CHECKPOINT_PREFIX}*")
+        if path.is_dir()
+        and not path.name.endswith(PARTIAL_SUFFIX)
+        and (path / MODEL_FILE).is_file()
     )
 
 
@@ -299,7 +305,7 @@ def _locate_model_file(path: Path) -> Path:
             f"checkpoint {str(path)!r} does not exist: pass a run folder, a checkpoint folder or a model .safetensors"
         )
     raise NddrError(
-        f"folder {str(path)!r} holds no checkpoint (no {MODEL_FILE}, no checkpoints/step_*/{MODEL_FILE}): "
+        f"folder {str(path)!r} holds no checkpoint (no {MODEL_FILE}, no {CHECKPOINTS_PATTERN}/{MODEL_FILE}): "
         "pass a run folder that has saved one, a checkpoint folder or a network file"
     )
 
@@ -332,75 +338,3 @@ def _unreadable(path: Path, error: Exception) -> NddrError:
     return NddrError(
         f"trainer state {str(path)!r} is unreadable ({type(error).__name__}): the checkpoint is corrupt; resume from an earlier one"
     )
-
-
-def load_model(path: PathLike) -> tuple[MultiTaskNetwork, list[Task], dict[str, Any]]:
-    """Rebuild the trained network, its tasks and its experiment config from a checkpoint."""
-    model_file = find_model_file(path)
-    metadata = read_metadata(model_file)
-    if CONFIG_KEY not in metadata:
-        raise NddrError(
-            f"{str(model_file)!r} is not a training checkpoint of nddr (no network config and tasks in its metadata)"
-        )
-    if TASKS_KEY not in metadata or EXPERIMENT_KEY not in metadata:
-        raise NddrError(
-            f"{str(model_file)!r} is a network file (nddr.save_network), not a training checkpoint: it lacks the "
-            "tasks and the experiment config (dataset) this needs; pass the run folder of nddr train or one of its "
-            "checkpoints/step_* folders"
-        )
-    network = load_network(model_file)
-    tasks = _stored_tasks(model_file, metadata[TASKS_KEY], network.task_names)
-    experiment = metadata[EXPERIMENT_KEY]
-    if not isinstance(experiment, dict):
-        raise NddrError(
-            f"{str(model_file)!r}: metadata {EXPERIMENT_KEY!r} is a {type(experiment).__name__}, not a mapping; "
-            "it was edited: use the checkpoint as nddr train saved it"
-        )
-    return network, tasks, experiment
-
-
-_TASK_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,),
-    "kind": (str,),
-    "num_classes": (int, type(None)),
-    "class_names": (list, type(None)),
-    "weight": (int, float),
-}
-_OPTIONAL_TASK_ENTRY_TYPES: dict[str, tuple[type, ...]] = {"options": (dict,)}
-"""Keys that checkpoints saved before they existed lack (``options``: the task's defaults)."""
-
-
-def _stored_tasks(model_file: Path, entries: object, names: Iterable[str]) -> list[Task]:
-    """The tasks saved in a checkpoint's metadata, each entry checked so that an edited file
-    fails in one line naming the key."""
-    where = f"{str(model_file)!r}: metadata {TASKS_KEY!r}"
-    fix = "it was edited: use the checkpoint as nddr train saved it"
-    if not isinstance(entries, list):
-        raise NddrError(f"{where} is a {type(entries).__name__}, not a list; {fix}")
-    allowed = _TASK_ENTRY_TYPES.keys() | _OPTIONAL_TASK_ENTRY_TYPES.keys()
-    tasks = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not _TASK_ENTRY_TYPES.keys() <= entry.keys() <= allowed:
-            raise NddrError(
-                f"{where}: entry {entry!r} does not have exactly the keys {', '.join(_TASK_ENTRY_TYPES)} "
-                f"(and optionally {', '.join(_OPTIONAL_TASK_ENTRY_TYPES)}); {fix}"
-            )
-        for key, types in (_TASK_ENTRY_TYPES | _OPTIONAL_TASK_ENTRY_TYPES).items():
-            if key in entry and (not isinstance(entry[key], types) or isinstance(entry[key], bool)):
-                raise NddrError(f"{where}: {key} = {entry[key]!r} has the wrong type; {fix}")
-        class_names = tuple(entry["class_names"]) if entry["class_names"] else None
-        try:
-            task = build_task(
-                entry["name"],
-                TargetSpec(entry["kind"], entry["num_classes"], class_names),
-                entry["weight"],
-                entry.get("options"),
-            )
-        except NddrError as error:
-            raise NddrError(f"{where}: {error}; {fix}") from None
-        tasks.append(task)
-    if [task.name for task in tasks] != list(names):
-        raise NddrError(
-            f"{where} names tasks {[task.name for task in tasks]} but the network has {list(names)}; {fix}"
-        )
-    return tasks

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nddr.engine.run_folder import LOG_FILE, TENSORBOARD_DIR
+
 
 class RunLog:
     """``log.jsonl`` (one JSON object per logged step or evaluation) and TensorBoard scalars.
@@ -16,7 +18,7 @@ class RunLog:
 
     def __init__(self, run_dir: Path, start_step: int, enabled: bool) -> None:
         self.enabled = enabled
-        self.path = run_dir / "log.jsonl"
+        self.path = run_dir / LOG_FILE
         self.writer = None
         if not enabled:
             return
@@ -31,7 +33,7 @@ class RunLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
+            self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=start_step + 1)
         except ImportError:
             self.writer = None
 

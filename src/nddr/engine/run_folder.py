@@ -1,10 +1,26 @@
-"""The run folder: one writer at a time, a clean start, and every config the run has seen.
+"""The run folder: the one owner of its layout, one writer at a time, every config it has seen.
 
-A run folder holds ``config.yaml`` (the config in force), ``config_history.jsonl`` (one line per
-start or resume: the step, the time, the keys changed and the whole config), ``log.jsonl``,
-``tensorboard/``, ``checkpoints/`` and, once finished, ``results.json``. While a run (or its
-resume) writes to it, the folder is locked (``.lock``, an advisory ``flock`` that the operating
-system releases when the process ends, however it ends).
+Every name in a run folder is defined here and nowhere else::
+
+    <run>/
+        config.yaml             CONFIG_FILE: the config in force
+        config_history.jsonl    CONFIG_HISTORY_FILE: one line per start or resume (the step, the
+                                time, the keys changed and the whole config)
+        log.jsonl               LOG_FILE
+        tensorboard/            TENSORBOARD_DIR
+        results.json            RESULTS_FILE: the test metrics, once the run finished
+        .lock                   LOCK_FILE
+        checkpoints/            CHECKPOINTS_DIR
+            step_00001000/      checkpoint_dir(run, 1000): CHECKPOINT_PREFIX + 8 digits
+                model.safetensors   MODEL_FILE: weights, network config, tasks, experiment config
+                trainer.pt          TRAINER_FILE: optimizer, scheduler, step, RNG states
+                manifest.json       MANIFEST_FILE: size and SHA-256 of the two above
+            step_00002000.partial/  PARTIAL_SUFFIX: a save under way (or one that never finished)
+
+While a run (or its resume) writes to the folder, it is locked (``.lock``, an advisory
+``flock`` that the operating system releases when the process ends, however it ends). What the
+checkpoints hold, and how they are verified, is :mod:`nddr.engine.checkpoint`'s; how to load a
+run back is :mod:`nddr.engine.load`'s.
 """
 
 from __future__ import annotations
@@ -29,6 +45,11 @@ TENSORBOARD_DIR = "tensorboard"
 RESULTS_FILE = "results.json"
 CHECKPOINTS_DIR = "checkpoints"
 LOCK_FILE = ".lock"
+CHECKPOINT_PREFIX = "step_"
+PARTIAL_SUFFIX = ".partial"
+MODEL_FILE = "model.safetensors"
+TRAINER_FILE = "trainer.pt"
+MANIFEST_FILE = "manifest.json"
 
 EARLIER_RUN_FILES = (
     CONFIG_FILE,
@@ -59,6 +80,16 @@ RESUMABLE_KEYS = (
 )
 """Config keys a resume may change: how the run is executed, logged, evaluated and saved, and
 how long it trains. Every other key changes what is trained, so a resume refuses it."""
+
+
+def checkpoints_dir(run_dir: PathLike) -> Path:
+    """The folder of a run's checkpoints."""
+    return Path(run_dir) / CHECKPOINTS_DIR
+
+
+def checkpoint_dir(run_dir: PathLike, step: int) -> Path:
+    """The checkpoint folder of ``step`` in a run folder (it may not exist)."""
+    return checkpoints_dir(run_dir) / f"{CHECKPOINT_PREFIX}{step:08d}"
 
 
 class RunLock:

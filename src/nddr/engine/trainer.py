@@ -31,7 +31,12 @@ from nddr.config import Config
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
 from nddr.engine import checkpoint as checkpoints
-from nddr.engine.build import optimizer_groups, training_batches, training_network, training_set
+from nddr.engine.build import (
+    training_batches,
+    training_network,
+    training_optimizer,
+    training_set,
+)
 from nddr.engine.distributed import Context, barrier, max_across, mean_across, setup, teardown
 from nddr.engine.evaluate import evaluate
 from nddr.engine.host_memory import keep_freed_memory
@@ -195,7 +200,7 @@ class Trainer:
                     f"use {', '.join(targets)}"
                 )
         self.tasks: list[Task] = build_tasks(targets, optim.loss_weights, optim.task_options)
-        test_set.transform = JointTransform(test_set.targets, False)
+        test_set.transform = JointTransform(test_set.targets, train=False)
         if len(self.train_set) < data.batch_size:
             raise NddrError(
                 f"{data.name} train split has {len(self.train_set)} samples, fewer than data.batch_size {data.batch_size}"
@@ -227,8 +232,7 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         optim = self.config.optim
-        groups = optimizer_groups(self.network, optim)
-        self.optimizer = torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
+        self.optimizer = training_optimizer(self.network, optim)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, poly_schedule(optim.steps, optim.poly_power)
         )

@@ -2,7 +2,12 @@
 
 from nddr.network.builder import VARIANTS, build_network, head_specs
 from nddr.network.model import MultiTaskNetwork
-from nddr.network.transfer import init_from_single_task, load_network, load_weights, save_network
+from nddr.network.transfer import (
+    init_from_single_task,
+    load_network_file,
+    load_weights,
+    save_network,
+)
 
 __all__ = [
     "VARIANTS",
@@ -10,7 +15,7 @@ __all__ = [
     "build_network",
     "head_specs",
     "init_from_single_task",
-    "load_network",
+    "load_network_file",
     "load_weights",
     "save_network",
 ]

@@ -30,18 +30,18 @@ CONFIG_KEY = "nddr_network"
 def save_network(network: MultiTaskNetwork, path: PathLike) -> Path:
     """Write the network's weights with its build config as metadata.
 
-    The file is safetensors whatever the suffix of ``path`` (:func:`load_network` tells the
-    format by content), written atomically, with a checksum of the tensors.
+    The file is safetensors whatever the suffix of ``path`` (:func:`load_network_file` tells
+    the format by content), written atomically, with a checksum of the tensors.
     """
     metadata = {CONFIG_KEY: network.config} if network.config is not None else None
     return save_state_dict(network.state_dict(), path, metadata)
 
 
-def load_network(path: PathLike) -> MultiTaskNetwork:
-    """Rebuild a network saved by :func:`save_network` and load its weights.
+def load_network_file(path: PathLike) -> MultiTaskNetwork:
+    """Rebuild a network saved by :func:`save_network` (whatever the file's suffix), or a
+    checkpoint's model file, and load its weights.
 
-    ``path`` is the file (whatever its suffix), or a checkpoint or run folder of ``nddr train``
-    (its newest checkpoint, verified against the checkpoint's manifest).
+    A file only: :func:`nddr.load_network` also takes a checkpoint or run folder.
     """
     path = _network_file(Path(path))
     config = stored_config(path)
@@ -62,11 +62,12 @@ def load_network(path: PathLike) -> MultiTaskNetwork:
 
 
 def _network_file(path: Path) -> Path:
-    """The file behind ``path``: itself, or the model file of a checkpoint or run folder."""
+    """``path``, checked to be a safetensors file."""
     if path.is_dir():
-        from nddr.engine.checkpoint import find_model_file
-
-        return find_model_file(path)
+        raise NddrError(
+            f"network file {path} is a folder: pass the file, or load a checkpoint or run folder "
+            "of nddr train with nddr.load_network"
+        )
     if not path.is_file():
         raise NddrError(
             f"network file {path} not found: pass a file written by nddr.save_network, or a "
