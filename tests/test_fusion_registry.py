@@ -148,6 +148,15 @@ def test_a_reference_that_is_no_fusion_is_refused():
         unregister_fusion("not_a_fusion")
 
 
+def test_a_reference_that_names_nothing_is_one_line():
+    register_fusion("missing", "nddr.fusion.nowhere:Missing", "a fusion that is not there")
+    try:
+        with pytest.raises(NddrError, match="nowhere:Missing' names nothing"):
+            nddr.build_network("tiny", {"a": 2, "b": 3}, "missing")
+    finally:
+        unregister_fusion("missing")
+
+
 def test_the_registry_is_read_without_torch():
     code = (
         "import sys; from nddr.fusion import registry; "

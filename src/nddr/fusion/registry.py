@@ -93,10 +93,17 @@ class FusionEntry:
 
 
 def _resolve(reference: str | type) -> type:
+    """The class a ``"module:attribute"`` reference names (a class is returned as it is)."""
     if not isinstance(reference, str):
         return reference
     module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError):
+        raise NddrError(
+            f"fusion registry: {reference!r} names nothing importable; give 'module:attribute' "
+            "of a class, e.g. 'nddr.fusion.nddr:NDDR'"
+        ) from None
 
 
 _ENTRIES: dict[str, FusionEntry] = {}
