@@ -18,7 +18,7 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -31,11 +31,11 @@ from pydantic import (
     model_validator,
 )
 
-from nddr.backbones import check_backbone_options
 from nddr.errors import NddrError
 from nddr.fusion.registry import DEFAULT_VARIANT, variant_choices, variant_error
-from nddr.io import PathLike
-from nddr.network.builder import check_batch_norm, check_fusion_options, check_head_options
+
+if TYPE_CHECKING:
+    from nddr.io import PathLike
 
 
 class _Section(BaseModel):
@@ -134,6 +134,8 @@ class ModelConfig(_Section):
     @field_validator("backbone_options")
     @classmethod
     def _backbone_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from nddr.backbones import check_backbone_options
+
         if "backbone" in info.data:
             try:
                 check_backbone_options(info.data["backbone"], value)
@@ -144,6 +146,8 @@ class ModelConfig(_Section):
     @field_validator("fusion_options")
     @classmethod
     def _fusion_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from nddr.network.builder import check_fusion_options
+
         if "variant" in info.data:
             check_fusion_options(info.data["variant"], value)
         return value
@@ -151,12 +155,16 @@ class ModelConfig(_Section):
     @field_validator("head_options")
     @classmethod
     def _head_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from nddr.network.builder import check_head_options
+
         check_head_options(value)
         return value
 
     @field_validator("bn_momentum", "bn_eps")
     @classmethod
     def _batch_norm(cls, value: float | None, info: ValidationInfo) -> float | None:
+        from nddr.network.builder import check_batch_norm
+
         check_batch_norm(**{info.field_name: value})
         return value
 

@@ -4,7 +4,8 @@ A task is built from a dataset's :class:`~nddr.data.base.TargetSpec` (:func:`bui
 names the target key it reads; a task's options (``optim.task_options``, e.g. the normals'
 ``space``) are keyword arguments of its class. Dense outputs (``N x C x h x w``, at the
 network's output stride) are upsampled bilinearly to the target's size, for the loss as for the
-metric, so training and evaluation compare at the labels' full resolution.
+metric, so training and evaluation compare at the labels' full resolution. Torch is imported where
+a task computes, so the task kinds and their metrics' directions load without it (``--help``).
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from nddr.data.base import IGNORE_INDEX, TargetKind, TargetSpec
+from nddr.data.conventions import IGNORE_INDEX, TargetKind
 from nddr.data.pictures import target_picture
 from nddr.errors import NddrError, unknown_choice
-from nddr.heads import HeadSpec
 
 if TYPE_CHECKING:
+    from torch import Tensor
     from torchmetrics import Metric
+
+    from nddr.data.base import TargetSpec
+    from nddr.heads import HeadSpec
 
 
 def resize_output(output: Tensor, size: tuple[int, int]) -> Tensor:
     """Upsample a dense output to ``size`` (bilinear, align_corners=False), if it differs."""
+    import torch.nn.functional as F
+
     if tuple(output.shape[-2:]) == tuple(size):
         return output
     return F.interpolate(output, size=size, mode="bilinear", align_corners=False)
@@ -86,6 +89,8 @@ class Task:
 
     def head_spec(self, kind: str | None = None) -> HeadSpec:
         """What the network builder needs for this task's head."""
+        from nddr.heads import HeadSpec
+
         return HeadSpec(self.name, self.out_channels, dense=self.dense, kind=kind)
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -145,6 +150,8 @@ class Segmentation(Task):
     primary = "miou"
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         output = resize_output(output, target.shape[-2:])
         return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX)
 
@@ -210,6 +217,8 @@ class SurfaceNormals(Task):
         return 3
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         from nddr.metrics.normals import encode_normals, valid_normals
 
         output = resize_output(output, target.shape[-2:])
@@ -222,6 +231,8 @@ class SurfaceNormals(Task):
         return (1.0 - cosine[valid]).mean()
 
     def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        import torch.nn.functional as F
+
         output = resize_output(output, size or output.shape[-2:]).float()
         if self.space == "encoded":
             from nddr.metrics.normals import decode_normals
@@ -260,6 +271,8 @@ class Depth(Task):
         return 1
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         output = resize_output(output, target.shape[-2:])
         valid = target > 0
         if not valid.any():
@@ -286,6 +299,8 @@ class Classification(Task):
     primary = "accuracy"
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         return F.cross_entropy(output.float(), target)
 
     def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
@@ -315,6 +330,8 @@ class Age(Task):
     primary = "mean_ae"
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         return F.cross_entropy(output.float(), target)
 
     def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
@@ -373,6 +390,8 @@ def total_loss(
     tasks: list[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted sum of the task losses and each task's unweighted loss."""
+    import torch
+
     losses = {task.name: task.loss(outputs[task.name], batch[task.name]) for task in tasks}
     total = torch.stack([task.weight * losses[task.name] for task in tasks]).sum()
     return total, losses

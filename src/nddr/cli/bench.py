@@ -9,11 +9,14 @@ import sys
 from nddr.errors import NddrError
 from nddr.fusion.registry import DEFAULT_VARIANT, SHORTCUT_SUFFIX, SINGLE_TASK, VARIANTS
 
+HELP = "benchmark the network variants (time, memory, FLOPs) or the data pipeline"
+"""The one line ``nddr --help`` shows for this command."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="benchmark the network variants (time, memory, FLOPs) or the data pipeline",
+        help=HELP,
         description="Median training-step and inference time, images/s, peak memory, parameters "
         "and FLOPs of each variant, timed side by side in one process, with NDDR-CNN's time / "
         "FLOP / memory ratios to the sum of the single-task networks. With --data: samples/s of "

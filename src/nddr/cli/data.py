@@ -8,20 +8,18 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from nddr.data import DATASETS, SPLITS, build_dataset
-from nddr.data.report import sample_grid, summarise
 from nddr.errors import NddrError
 
 SHOW_SPLIT = "train"
 """The split ``nddr data show`` draws from without ``--split``."""
 
+HELP = "prepare, check and show datasets"
+"""The one line ``nddr --help`` shows for this command."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
-    parser = subparsers.add_parser(
-        name, help="prepare, check and show datasets", description=_catalogue()
-    )
+    parser = subparsers.add_parser(name, help=HELP, description=_catalogue())
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -110,6 +108,8 @@ def _progress(total: int, label: str):
 
 
 def _check(args: argparse.Namespace, splits: list[str], tasks, options) -> int:
+    from nddr.data.report import summarise
+
     if args.limit is not None and args.limit < 1:
         raise NddrError(f"--limit {args.limit}: check at least one sample per split")
     report = {"dataset": args.dataset, "root": args.root, "splits": {}}
@@ -156,6 +156,8 @@ def _print_report(report: dict) -> None:
 
 def _print_histogram(stats: dict) -> None:
     """Class shares, eight per line; ages in 10-year bins."""
+    import numpy as np
+
     histogram = np.asarray(stats["histogram"])
     if stats["kind"] == "age":
         bins = np.add.reduceat(histogram, np.arange(0, len(histogram), 10))
@@ -181,6 +183,11 @@ def _describe_source(source: dict) -> str:
 
 
 def _show(args: argparse.Namespace, split: str, tasks, options) -> int:
+    import numpy as np
+
+    from nddr.data.files import write_png
+    from nddr.data.report import sample_grid
+
     dataset = build_dataset(args.dataset, args.root, split, tasks=tasks, **options)
     if len(dataset) == 0:
         raise NddrError(f"{args.dataset} split {split!r} is empty")
@@ -191,8 +198,6 @@ def _show(args: argparse.Namespace, split: str, tasks, options) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise NddrError(f"--out {str(out)!r} must end in .png")
-    from nddr.data.files import write_png
-
     try:
         write_png(np.asarray(image), out)
     except OSError as error:

@@ -12,10 +12,14 @@ ENCODED_NOTE = (
 )
 
 
+HELP = "evaluate a checkpoint on its dataset's test split"
+"""The one line ``nddr --help`` shows for this command."""
+
+
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="evaluate a checkpoint on its dataset's test split",
+        help=HELP,
         description="Evaluate a checkpoint (run folder, checkpoint folder or model .safetensors) "
         "on the test split of the dataset it was trained on.",
     )

@@ -11,17 +11,19 @@ import argparse
 import json
 from pathlib import Path
 
-from nddr.analysis import format_shares, fusion_shares, shares_heatmap
-from nddr.engine.load import find_model_file, load_network_file
 from nddr.errors import NddrError
 
 HEATMAP_NAME = "nddr_shares.png"
 
 
+HELP = "show what the fusion layers learned: each task's share of each task's features"
+"""The one line ``nddr --help`` shows for this command."""
+
+
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="show what the fusion layers learned: each task's share of each task's features",
+        help=HELP,
         description="Per fusion layer (NDDR, cross-stitch or sluice) of a trained network, the "
         "share of each task's output drawn from each task's input (Frobenius norms of the "
         "task-to-task blocks of its weights or alphas), as a table and a PNG heatmap.",
@@ -45,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nddr.analysis import format_shares, fusion_shares, shares_heatmap
+    from nddr.engine.load import find_model_file, load_network_file
+
     model_file = find_model_file(args.checkpoint)
     network = load_network_file(model_file)
     try:

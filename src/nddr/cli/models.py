@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import torch
-
-from nddr.backbones import BACKBONES, TIMM_PREFIX, build_backbone
 from nddr.errors import NddrError
 from nddr.fusion.registry import fusion_entry, fusion_names
-from nddr.heads import HeadSpec
-from nddr.network import VARIANTS, build_network
+
+if TYPE_CHECKING:
+    from nddr.heads import HeadSpec
 
 # The tasks used for counting: NYUv2's segmentation (40 classes), normals and depth, then generic.
 _COUNT_TASKS = (("segmentation", 40), ("normals", 3), ("depth", 1))
 
 
+HELP = "list backbones and variants; --params counts parameters"
+"""The one line ``nddr --help`` shows for this command."""
+
+
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="list backbones and variants; --params counts parameters",
+        help=HELP,
         description="List backbones and network variants. With --params BACKBONE, print per "
         "variant the total parameters and what fusion adds (count, and % of the K columns).",
     )
@@ -39,11 +42,18 @@ def run(args: argparse.Namespace) -> int:
 
 def count_tasks(num_tasks: int) -> list[HeadSpec]:
     """The K dense tasks the table is counted with."""
+    from nddr.heads import HeadSpec
+
     named = [HeadSpec(name, size) for name, size in _COUNT_TASKS]
     return (named + [HeadSpec(f"task{k}", 10) for k in range(len(named), num_tasks)])[:num_tasks]
 
 
 def print_catalogue() -> None:
+    import torch
+
+    from nddr.backbones import BACKBONES, TIMM_PREFIX, build_backbone
+    from nddr.network import VARIANTS
+
     print("Backbones (parameter counts: nddr models --params NAME):")
     with torch.device("meta"):
         for name in BACKBONES:
@@ -68,6 +78,10 @@ def print_catalogue() -> None:
 
 def print_parameter_table(backbone: str, num_tasks: int) -> None:
     """Per variant: total parameters and what fusion (and the shortcut) adds, counted on meta tensors."""
+    import torch
+
+    from nddr.network import VARIANTS, build_network
+
     if num_tasks < 1:
         raise NddrError(f"--tasks must be at least 1, got {num_tasks}")
     tasks = count_tasks(num_tasks)

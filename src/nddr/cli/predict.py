@@ -20,10 +20,14 @@ DEFAULT_MAX_SIZE = 1024
 """Longer side, in pixels, of what the network sees: a 4000 x 3000 photo runs in seconds."""
 
 
+HELP = "predict on images: coloured segmentation, normals, depth; labels as JSON"
+"""The one line ``nddr --help`` shows for this command."""
+
+
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="predict on images: coloured segmentation, normals, depth; labels as JSON",
+        help=HELP,
         description="Run a checkpoint (run folder, checkpoint folder or model .safetensors) on "
         "images. Writes per image and dense task a PNG at the image's size (segmentation in "
         "the class palette, normals as RGB = (n + 1) / 2, depth on a colour ramp, plus the raw "

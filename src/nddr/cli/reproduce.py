@@ -6,22 +6,18 @@ import argparse
 import json
 
 from nddr.errors import NddrError
-from nddr.reproduce import (
-    DEFAULT_OUT,
-    SUITES,
-    format_plan,
-    get_suite,
-    plan,
-    plan_document,
-    run_suite,
-)
+
+HELP = "run a table of the paper (table1..table7, tableS1) or a CPU check and print it"
+"""The one line ``nddr --help`` shows for this command."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    from nddr.reproduce import DEFAULT_OUT, SUITES
+
     suites = "; ".join(f"{suite.name}: {suite.title}" for suite in SUITES.values())
     parser = subparsers.add_parser(
         name,
-        help="run a table of the paper (table1..table7, tableS1) or a CPU check and print it",
+        help=HELP,
         description="Train every run of a suite (single-task runs first: the fused networks "
         "start from them), reusing runs already finished under --out, then print the table with "
         f"the paper's numbers beside ours and the multi-task gain. Suites: {suites}.",
@@ -64,6 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nddr.reproduce import format_plan, get_suite, plan, plan_document, run_suite
+
     get_suite(args.suite)
     if args.json and not args.dry_run:
         raise NddrError("--json prints a plan: add --dry-run (a run prints its markdown table)")

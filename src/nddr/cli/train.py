@@ -14,11 +14,14 @@ from pathlib import Path
 from nddr.config import Config, load_config
 from nddr.errors import NddrError
 
+HELP = "train an experiment (default: NDDR-CNN, tiny backbone, built-in Scenes)"
+"""The one line ``nddr --help`` shows for this command."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="train an experiment (default: NDDR-CNN, tiny backbone, built-in Scenes)",
+        help=HELP,
         description="Train an experiment from a YAML config with key=value overrides "
         "(e.g. optim.steps=200 model.variant=cross_stitch). With no config: NDDR-CNN on the tiny "
         "backbone and built-in Scenes (segmentation + normals). Multi-GPU: the same command under "
@@ -48,14 +51,14 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nddr.engine import format_results
-    from nddr.engine.preemption import Preempted
-
     if args.config_help:
         from nddr.config import config_reference
 
         print(config_reference())
         return 0
+    from nddr.engine import format_results
+    from nddr.engine.preemption import Preempted
+
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
     if args.resume:
