@@ -12,6 +12,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+import nddr
+import nddr.engine
 from nddr import NddrError, build_network, save_network
 from nddr.data.base import TargetSpec
 from nddr.engine import checkpoint as checkpoints
@@ -22,7 +24,7 @@ from nddr.engine.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
-from nddr.engine.load import find_model_file, load_model
+from nddr.engine.load import find_model_file, load_model, load_run
 from nddr.engine.run_folder import MANIFEST_FILE, MODEL_FILE, TRAINER_FILE
 from nddr.io import load_state_dict
 from nddr.tasks import build_task
@@ -303,3 +305,21 @@ def test_task_options_survive_the_checkpoint_and_old_entries_load_with_defaults(
         '"weight": 1}]',
     )
     assert load_model(folder)[1][0].space == "unit"  # saved before task options existed
+
+
+def test_load_run_gives_the_network_tasks_and_config_of_a_checkpoint(tmp_path):
+    """``load_run`` takes a run folder, a checkpoint folder or its model file alike, and gives
+    the experiment as a validated Config; ``load_model`` (the earlier name) the stored dict."""
+    from nddr.config import Config, build_config
+
+    network = build_network("tiny", {"seg": 3}, "nddr", backbone_options={"width": 4})
+    tasks = [build_task("seg", TargetSpec("segmentation", 3))]
+    experiment = build_config({}, ["optim.steps=7"]).to_dict()
+    folder = save_checkpoint(tmp_path / "run", 7, network, tasks, experiment, {"step": 7})
+    for path in (tmp_path / "run", folder, folder / MODEL_FILE):
+        loaded, loaded_tasks, config = load_run(path)
+        assert isinstance(config, Config) and config.optim.steps == 7
+        assert [task.name for task in loaded_tasks] == ["seg"]
+        assert torch.equal(loaded.state_dict()["heads.seg.fc8.bias"], network.heads.seg.fc8.bias)
+    assert load_model(folder)[2] == experiment
+    assert nddr.load_run is load_run and nddr.engine.load_run is load_run

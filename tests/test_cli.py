@@ -172,3 +172,18 @@ def test_eval_of_a_save_network_file_says_what_it_lacks(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "is a network file (nddr.save_network), not a training checkpoint" in err
     assert "pass the run folder" in err and "\n" not in err
+
+
+def test_import_nddr_is_torch_free_and_every_public_name_resolves():
+    """``nddr/__init__`` imports its names on first use (PEP 562): ``import nddr`` loads no
+    torch, and every name of ``__all__`` (the README's API) is there."""
+    code = (
+        "import sys, nddr; assert 'torch' not in sys.modules, 'torch imported'; "
+        "missing = [n for n in nddr.__all__ if getattr(nddr, n, None) is None]; "
+        "assert not missing, missing; "
+        "assert {'build_network', 'build_dataset', 'build_tasks', 'load_config', 'train', "
+        "'load_run', 'load_network', 'load_weights'} <= set(nddr.__all__)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        nddr.nope  # noqa: B018

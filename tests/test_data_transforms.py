@@ -106,3 +106,14 @@ def test_crop_of_a_large_image_is_inside_it():
 def test_bad_scale_range_is_an_error():
     with pytest.raises(NddrError, match="scale range"):
         JointTransform(TARGETS, train=True, scale_range=(0.0, 1.0))
+
+
+def test_values_are_keywords_and_each_augmentation_is_off_unless_given():
+    """No crop, scale or flip by default (the config's ``data`` section owns those defaults):
+    ``train=True`` with none of them gives the evaluation transform's sample."""
+    with pytest.raises(TypeError, match="positional"):
+        JointTransform(TARGETS, True, 16)
+    sample = _sample()
+    plain = JointTransform(TARGETS, train=True)(sample, torch.Generator().manual_seed(0))
+    evaluation = JointTransform(TARGETS, train=False)(sample)
+    assert all(torch.equal(plain[key], evaluation[key]) for key in evaluation)

@@ -179,3 +179,30 @@ def test_a_run_that_fails_to_start_releases_its_folder(tmp_path):
         train(tiny_config(tmp_path, "optim.loss_weights={bogus: 1.0}"))
     train(tiny_config(tmp_path, "optim.steps=2"))
     assert _steps(tmp_path / "tiny-run") == [2]
+
+
+def test_every_name_of_a_run_folder_is_the_run_folder_modules(tmp_path):
+    """A finished run's folder holds exactly the names nddr.engine.run_folder defines, and the
+    checkpoint folders are its ``checkpoint_dir``."""
+    from nddr.engine import run_folder
+
+    summary = train(tiny_config(tmp_path, "optim.steps=3"))
+    run_dir = Path(summary["run_dir"])
+    names = {path.name for path in run_dir.iterdir()}
+    assert names == {
+        run_folder.CONFIG_FILE,
+        run_folder.CONFIG_HISTORY_FILE,
+        run_folder.LOG_FILE,
+        run_folder.TENSORBOARD_DIR,
+        run_folder.RESULTS_FILE,
+        run_folder.CHECKPOINTS_DIR,
+        run_folder.LOCK_FILE,
+    }
+    checkpoint = run_folder.checkpoint_dir(run_dir, 3)
+    assert checkpoints.list_checkpoints(run_dir) == [checkpoint]
+    assert {path.name for path in checkpoint.iterdir()} == {
+        run_folder.MODEL_FILE,
+        run_folder.TRAINER_FILE,
+        run_folder.MANIFEST_FILE,
+    }
+    assert Path(summary["checkpoint"]) == checkpoint / run_folder.MODEL_FILE

@@ -257,3 +257,18 @@ def test_a_file_of_the_earlier_head_layout_says_so(tmp_path, layout):
     save_state_dict(state, path, {key: json.loads(value) for key, value in metadata.items()})
     with pytest.raises(NddrError, match=r"earlier nddr .* train it again with this version"):
         nddr.load_network(path)
+
+
+def test_the_network_layer_loads_files_only(tmp_path):
+    """``load_network_file`` knows no run folders (those are the engine's): a folder is one line
+    pointing to ``nddr.load_network``, which takes it."""
+    from nddr.network import load_network_file
+
+    network = _tiny_network()
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000005"
+    model_file = nddr.save_network(network, checkpoint / "model.safetensors")
+    with pytest.raises(NddrError, match=r"is a folder: .* nddr.load_network") as error:
+        load_network_file(checkpoint)
+    assert "\n" not in str(error.value)
+    for loaded in (load_network_file(model_file), nddr.load_network(tmp_path / "run")):
+        assert loaded.state_dict().keys() == network.state_dict().keys()
