@@ -166,3 +166,16 @@ def test_the_registry_is_read_without_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "single, multi, cross_stitch, sluice or nddr"
+
+
+def test_the_built_in_kinds_keep_their_parts():
+    assert list(nddr.VARIANTS) == ["single", "multi", "cross_stitch", "sluice", "nddr"]
+    assert dict(FUSIONS) == {
+        "cross_stitch": nddr.CrossStitch,
+        "sluice": nddr.Sluice,
+        "nddr": nddr.NDDR,
+    }
+    network = nddr.build_network("tiny", {"a": 2, "b": 3}, "sluice")
+    assert auxiliary_loss_name(network.fusions) == "the sluice penalty"
+    assert [fusion_entry(name).shares.fold_bn for name in FUSIONS] == [False, False, True]
+    assert bench_variants()["nddr_shortcut"] == ("nddr", True)
