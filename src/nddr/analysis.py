@@ -128,9 +128,11 @@ def fusion_shares(network: nn.Module, fold_bn: bool = False) -> list[LayerShares
                 )
             )
     if not layers:
+        kinds = sorted(_readable_kinds(), key=lambda name: name != DEFAULT_VARIANT)
+        names = [repr(name) for name in kinds]
         raise NddrError(
             f"{_describe(network)} has no fusion layers: the shares need a network of variant "
-            f"{', '.join(repr(name) for name in _readable_kinds())}"
+            + (f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0])
         )
     return layers
 
