@@ -12,7 +12,8 @@ HELP = "run a table of the paper (table1..table7, tableS1) or a CPU check and pr
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
-    from nddr.reproduce import DEFAULT_OUT, SUITES
+    from nddr.experiments.recipes import DEFAULT_OUT
+    from nddr.experiments.suites import SUITES
 
     suites = "; ".join(f"{suite.name}: {suite.title}" for suite in SUITES.values())
     parser = subparsers.add_parser(
@@ -55,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument(
         "--configs",
         metavar="DIR",
-        help="the configs folder (default: the repository's configs/, else ./configs)",
+        help="a configs folder laid out as the package's (default: the package's nddr/configs)",
     )
 
 

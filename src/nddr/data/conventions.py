@@ -15,6 +15,11 @@ IGNORE_INDEX = 255
 SPLITS = ("train", "test")
 """The splits of every dataset."""
 
+ENCODING_SCALE = 127.5
+"""e = ENCODING_SCALE (n + 1) = (n + 1) / 2 * 255: the 8-bit normal encoding of NYUv2's PNGs."""
+ENCODED_PREFIX = "encoded_"
+"""Prefix of the normal metrics measured in that encoding (``encoded_mean``, ...)."""
+
 
 class TargetKind(StrEnum):
     """What a target is (raw conventions in :mod:`nddr.data.base`); a task reads one kind."""

@@ -18,12 +18,10 @@ from typing import Any
 from nddr.config import load_config
 from nddr.engine.pipeline import RunSpec, Train, planned_checkpoint, run_plan, run_state
 from nddr.errors import NddrError
-from nddr.experiments.recipes import find_configs
+from nddr.experiments.recipes import DEFAULT_OUT, find_configs
 from nddr.experiments.suites import Row, Suite, get_suite, selected_rows
 from nddr.experiments.tables import format_table
 from nddr.io import PathLike
-
-DEFAULT_OUT = "runs/reproduce"
 
 _RESERVED = ("name", "run.out", "run.seed", "model.init_from")
 """Keys that reproduce sets itself."""

@@ -10,9 +10,15 @@ from __future__ import annotations
 import difflib
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nddr.errors import NddrError
-from nddr.io import PathLike
+
+if TYPE_CHECKING:
+    from nddr.io import PathLike
+
+DEFAULT_OUT = "runs/reproduce"
+"""Where ``nddr reproduce`` puts its runs and tables unless given ``--out``."""
 
 
 def configs_root() -> Path:

@@ -17,8 +17,8 @@ from importlib import resources
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from nddr.data.conventions import ENCODED_PREFIX
 from nddr.errors import NddrError, unknown_choice
-from nddr.metrics.normals import ENCODED_PREFIX
 from nddr.tasks import TASKS
 
 SINGLE_ROW = "single_task"

@@ -17,13 +17,10 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from nddr.data.conventions import ENCODED_PREFIX, ENCODING_SCALE
 from nddr.errors import NddrError
 
 THRESHOLDS = (11.25, 22.5, 30.0)
-ENCODING_SCALE = 127.5
-"""e = ENCODING_SCALE (n + 1) = (n + 1) / 2 * 255: the 8-bit normal encoding of NYUv2's PNGs."""
-ENCODED_PREFIX = "encoded_"
-"""Prefix of the metric keys measured in the encoded space (``encoded_mean``, ...)."""
 
 
 def valid_normals(target: Tensor) -> Tensor:
