@@ -4,7 +4,6 @@ import torch
 import nddr
 from nddr import parameter_groups
 
-
 PAPER = {
     "base_lr": 1e-3,
     "weight_decay": 5e-4,
