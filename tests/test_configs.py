@@ -241,3 +241,19 @@ def test_every_config_writes_out_its_recipe(path):
         assert (optim.momentum, optim.poly_power) == (0.9, 0.9)
         assert optim.weight_decay in (SINGLE_TASK_DECAY, TWO_TASK_DECAY)
         assert (optim.classifier_lr_mult, optim.classifier_bias_lr_mult) == (10.0, 20.0), "§4.2"
+
+
+def test_a_config_is_found_by_path_or_by_name_else_named_in_one_line(tmp_path, monkeypatch):
+    from nddr.errors import NddrError
+    from nddr.experiments.recipes import configs_root, resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config("nyuv2/table4/nddr") == configs_root() / "nyuv2/table4/nddr.yaml"
+    assert resolve_config("nyuv2/table4/nddr.yaml") == resolve_config("nyuv2/table4/nddr")
+    own = tmp_path / "mine.yaml"
+    own.write_text("name: mine\n")
+    assert resolve_config(own) == own
+    with pytest.raises(NddrError, match=r"did you mean nyuv2/table4/nddr\b"):
+        resolve_config("nyuv2/table4/nddrr")
+    with pytest.raises(NddrError, match=r"config file 'missing.yaml' does not exist"):
+        resolve_config("missing.yaml")

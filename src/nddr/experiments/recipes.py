@@ -66,6 +66,11 @@ def resolve_config(name: PathLike) -> Path:
     packaged = root / f"{relative}.yaml"
     if not path.is_absolute() and packaged.is_file():
         return packaged
+    if path.is_absolute() or path.suffix in (".yaml", ".yml"):
+        raise NddrError(
+            f"config file {str(name)!r} does not exist: check the path, or give a config name "
+            "below nddr/configs without .yaml (e.g. nyuv2/table4/nddr)"
+        )
     names = config_names(root)
     close = difflib.get_close_matches(relative, names, n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
