@@ -16,10 +16,8 @@ Importing ``nddr`` imports nothing heavy: each name is imported from its module 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from nddr.errors import NddrError
+from nddr.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -53,13 +51,7 @@ _EXPORTS = {
 __all__ = ["NddrError", *sorted(_EXPORTS, key=str.lower)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nddr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nddr.data.conventions import IGNORE_INDEX, SPLITS, TargetKind
 from nddr.errors import NddrError, unknown_choice
+from nddr.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from nddr.data.base import MultiTaskDataset, Transform
@@ -106,11 +107,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The dataset classes and torch-backed helpers, imported on first access (PEP 562)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
+"""The dataset classes and torch-backed helpers, imported on first access."""
 
 
 def __dir__() -> list[str]:

@@ -8,7 +8,6 @@ can be read without importing torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from nddr.fusion.registry import (
@@ -19,6 +18,7 @@ from nddr.fusion.registry import (
     register_fusion,
     unregister_fusion,
 )
+from nddr.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from nddr.fusion.base import Fusion, diagonal_mixing
@@ -39,10 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nddr.fusion' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
