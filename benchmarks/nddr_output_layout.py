@@ -17,8 +17,8 @@ import types
 import torch
 
 from nddr.benchmark.network import Runner, Settings, plan_workloads, time_runners
-from nddr.engine.host_memory import keep_freed_memory
-from nddr.fusion import NDDR
+from nddr.models.fusion import NDDR
+from nddr.training.host_memory import keep_freed_memory
 
 
 def strided_forward(self: NDDR, features):

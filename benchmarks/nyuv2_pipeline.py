@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from nddr.benchmark.pipeline import pipeline_throughput
-from nddr.config import load_config
-from nddr.engine.build import training_set
+from nddr.training.build import training_set
+from nddr.training.config import load_config
 
 
 def write_nyudmt(root: Path, num: int, height: int = 480, width: int = 640) -> None:

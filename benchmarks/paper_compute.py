@@ -17,8 +17,8 @@ import torch
 
 from nddr import HeadSpec, build_network
 from nddr.benchmark.network import network_flops
-from nddr.config import load_config
 from nddr.reproduce import plan
+from nddr.training.config import load_config
 
 HEADS = {
     "segmentation": HeadSpec("segmentation", 40),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nddr
-from nddr.backbones import StagedBackbone
+from nddr.models.backbones import StagedBackbone
 
 # Built-in datasets cache into a fresh folder per test process, never the user's cache.
 os.environ["NDDR_CACHE"] = tempfile.mkdtemp(prefix="nddr-test-cache-")

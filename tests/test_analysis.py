@@ -1,4 +1,4 @@
-"""Fusion shares (nddr.analysis): block-norm shares, their table, record and heatmap."""
+"""Fusion shares (nddr.models.analysis): block-norm shares, their table, record and heatmap."""
 
 import json
 
@@ -9,7 +9,7 @@ from torch import nn
 
 import nddr
 from nddr import NddrError
-from nddr.analysis import (
+from nddr.models.analysis import (
     CELL,
     format_shares,
     fusion_shares,

@@ -5,7 +5,7 @@ import torch
 
 import nddr
 from nddr import NddrError
-from nddr.network import VARIANTS
+from nddr.models import VARIANTS
 
 timm = pytest.importorskip("timm")
 

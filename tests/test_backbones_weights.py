@@ -9,9 +9,9 @@ from torch import nn
 
 import nddr
 from nddr import NddrError
-from nddr.backbones.vgg import decimate_fc_layers
-from nddr.backbones.weights import load_backbone_file, load_torchvision_weights
 from nddr.io import save_state_dict
+from nddr.models.backbones.vgg import decimate_fc_layers
+from nddr.models.backbones.weights import load_backbone_file, load_torchvision_weights
 
 
 def _one_line(error: pytest.ExceptionInfo) -> str:
@@ -114,7 +114,7 @@ def test_decimation_refuses_a_partial_or_misshaped_classifier():
 def test_vgg16_lfov_takes_its_head_init_from_the_weights_classifier(tmp_path, monkeypatch):
     from torchvision.models.vgg import cfgs, make_layers
 
-    from nddr.backbones import vgg
+    from nddr.models.backbones import vgg
 
     state = {f"features.{k}": v for k, v in make_layers(cfgs["D"], True).state_dict().items()}
     path = save_state_dict(state, tmp_path / "features.safetensors")

@@ -16,10 +16,10 @@ from nddr.data import build_dataset
 from nddr.data.base import TargetSpec
 from nddr.data.imdb_wiki import IMDBWiki
 from nddr.data.nyuv2 import NYUv2
-from nddr.engine.checkpoint import model_metadata
 from nddr.errors import NddrError
 from nddr.io import save_state_dict
 from nddr.tasks import build_task
+from nddr.training.checkpoint import model_metadata
 
 
 def _one_line_error(load, fragment: str) -> None:

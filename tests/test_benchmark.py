@@ -22,8 +22,8 @@ from nddr.benchmark.network import (
     peak_memory,
     single_task_ratios,
 )
-from nddr.config import build_config
 from nddr.errors import NddrError
+from nddr.training.config import build_config
 
 SMALL = Settings(backbone="tiny", size=(32, 32), batch=2, repeats=2, warmup=1)
 
@@ -119,7 +119,7 @@ def test_the_pipeline_benchmark_steps_with_the_trainers_optimizer_for_the_config
     """The training steps timed are the trainer's, with its optimizer for the config's ``optim``
     (rates, decay, momentum), not a default one."""
     from nddr.benchmark import pipeline
-    from nddr.engine.build import training_optimizer
+    from nddr.training.optimizer import training_optimizer
 
     seen = {}
 

@@ -13,21 +13,21 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import nddr
-import nddr.engine
+import nddr.training
 from nddr import NddrError, build_network, save_network
 from nddr.data.base import TargetSpec
-from nddr.engine import checkpoint as checkpoints
-from nddr.engine.checkpoint import (
+from nddr.io import load_state_dict
+from nddr.tasks import build_task
+from nddr.training import checkpoint as checkpoints
+from nddr.training.checkpoint import (
     latest_resumable,
     list_checkpoints,
     load_trainer_state,
     save_checkpoint,
     verify_checkpoint,
 )
-from nddr.engine.load import find_model_file, load_model, load_run
-from nddr.engine.run_folder import MANIFEST_FILE, MODEL_FILE, TRAINER_FILE
-from nddr.io import load_state_dict
-from nddr.tasks import build_task
+from nddr.training.load import find_model_file, load_model, load_run
+from nddr.training.run_folder import MANIFEST_FILE, MODEL_FILE, TRAINER_FILE
 
 
 @pytest.fixture
@@ -310,7 +310,7 @@ def test_task_options_survive_the_checkpoint_and_old_entries_load_with_defaults(
 def test_load_run_gives_the_network_tasks_and_config_of_a_checkpoint(tmp_path):
     """``load_run`` takes a run folder, a checkpoint folder or its model file alike, and gives
     the experiment as a validated Config; ``load_model`` (the earlier name) the stored dict."""
-    from nddr.config import Config, build_config
+    from nddr.training.config import Config, build_config
 
     network = build_network("tiny", {"seg": 3}, "nddr", backbone_options={"width": 4})
     tasks = [build_task("seg", TargetSpec("segmentation", 3))]
@@ -322,4 +322,4 @@ def test_load_run_gives_the_network_tasks_and_config_of_a_checkpoint(tmp_path):
         assert [task.name for task in loaded_tasks] == ["seg"]
         assert torch.equal(loaded.state_dict()["heads.seg.fc8.bias"], network.heads.seg.fc8.bias)
     assert load_model(folder)[2] == experiment
-    assert nddr.load_run is load_run and nddr.engine.load_run is load_run
+    assert nddr.load_run is load_run and nddr.training.load_run is load_run

@@ -13,10 +13,10 @@ import nddr
 from nddr.cli import main
 from nddr.data import build_dataset
 from nddr.data.transforms import JointTransform
-from nddr.engine import load_model
-from nddr.engine.checkpoint import model_metadata
 from nddr.io import save_state_dict
 from nddr.tasks import build_tasks
+from nddr.training import load_model
+from nddr.training.checkpoint import model_metadata
 
 
 def test_models_lists_backbones_and_variants(capsys):
@@ -159,7 +159,7 @@ def test_eval_refuses_non_finite_outputs(tmp_path, capsys):
 def test_eval_refuses_nan_metrics(tmp_path, capsys, monkeypatch):
     checkpoint = _scenes_checkpoint(tmp_path)
     nan = {"segmentation": {"miou": math.nan, "pixel_accuracy": 50.0}}
-    monkeypatch.setattr("nddr.engine.evaluate", lambda *args, **kwargs: nan)
+    monkeypatch.setattr("nddr.training.evaluate.evaluate", lambda *args, **kwargs: nan)
     assert main(["eval", str(checkpoint), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert "segmentation/miou came out NaN on scenes test" in err and "\n" not in err

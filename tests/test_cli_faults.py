@@ -10,7 +10,7 @@ from pathlib import Path
 from test_checkpoint import write_malicious
 from test_engine import TINY
 
-from nddr.engine import checkpoint as checkpoints
+from nddr.training import checkpoint as checkpoints
 
 
 def _nddr(*argv: str, timeout: int = 120) -> subprocess.CompletedProcess:

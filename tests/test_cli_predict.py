@@ -16,9 +16,9 @@ import nddr
 from nddr.cli import main
 from nddr.cli.predict import output_stems
 from nddr.data.base import TargetSpec
-from nddr.engine.checkpoint import model_metadata
 from nddr.io import save_state_dict
 from nddr.tasks import build_task
+from nddr.training.checkpoint import model_metadata
 
 
 @pytest.fixture(scope="module")

@@ -86,8 +86,8 @@ def test_pipeline_trains_single_task_networks_then_the_fused_one(tmp_path, capsy
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
-    from nddr.config import build_config
-    from nddr.engine import train
+    from nddr.training import train
+    from nddr.training.config import build_config
 
     config = build_config(
         TINY, [f"run.out={tmp_path}", "optim.steps=2", "run.amp=bf16", "run.channels_last=true"]

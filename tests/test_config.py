@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from nddr.config import Config, build_config, config_reference, load_config
 from nddr.errors import NddrError
+from nddr.training.config import Config, build_config, config_reference, load_config
 
 
 def test_the_defaults_are_the_default_experiment(tmp_path):

@@ -10,10 +10,10 @@ import torch
 import yaml
 from torch import nn
 
-from nddr.config import Config, load_config
-from nddr.engine.build import training_network
 from nddr.reproduce import SUITES, find_configs
 from nddr.tasks import TASKS, Task
+from nddr.training.build import training_network
+from nddr.training.config import Config, load_config
 
 CONFIGS = find_configs()
 FILES = sorted(CONFIGS.rglob("*.yaml"))

@@ -11,7 +11,7 @@ from nddr.data.conventions import SPLITS, TargetKind
 from nddr.errors import NddrError
 
 DATA = Path(nddr.data.__file__).parent
-HIGHER = ("nddr.tasks", "nddr.engine", "nddr.network", "nddr.cli", "nddr.reproduce")
+HIGHER = ("nddr.tasks", "nddr.training", "nddr.models", "nddr.cli", "nddr.reproduce")
 
 
 def _imported(path: Path) -> set[str]:

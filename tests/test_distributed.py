@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-from nddr.engine import distributed
-from nddr.engine.distributed import resolve_device
 from nddr.errors import NddrError
+from nddr.training import distributed
+from nddr.training.distributed import resolve_device
 
 
 def test_cpu_and_auto_resolve():

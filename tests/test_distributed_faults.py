@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_engine import TINY
 
-from nddr.engine.distributed import collective_timeout
 from nddr.errors import NddrError
+from nddr.training.distributed import collective_timeout
 
 STARTUP_LIMIT_S = 120
 EXIT_LIMIT_S = 60

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from nddr.config import build_config
-from nddr.engine import checkpoint as checkpoints
-from nddr.engine import load_model, train
-from nddr.engine.sampling import GlobalBatchSampler
-from nddr.engine.trainer import Trainer, poly_schedule
 from nddr.errors import NddrError
 from nddr.io import load_state_dict
+from nddr.training import checkpoint as checkpoints
+from nddr.training import load_model, train
+from nddr.training.config import build_config
+from nddr.training.sampling import GlobalBatchSampler
+from nddr.training.trainer import Trainer, poly_schedule
 
 TINY = {
     "name": "tiny-run",

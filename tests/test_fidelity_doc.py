@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from nddr.config import Config
 from nddr.reproduce import SUITES, plan
+from nddr.training.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "fidelity.md"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nddr import NDDR, CrossStitch, LayerSelection, Shortcut, Sluice
-from nddr.fusion import diagonal_mixing
+from nddr.models.fusion import diagonal_mixing
 
 
 def features(num_tasks: int, channels: int = 6, size: int = 5) -> list[torch.Tensor]:

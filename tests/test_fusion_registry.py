@@ -9,12 +9,10 @@ import torch
 from torch import Tensor, nn
 
 import nddr
-from nddr.analysis import format_shares, fusion_shares
 from nddr.benchmark import plan_workloads
-from nddr.config import build_config
-from nddr.engine import load_model, train
 from nddr.errors import NddrError
-from nddr.fusion import (
+from nddr.models.analysis import format_shares, fusion_shares
+from nddr.models.fusion import (
     FUSIONS,
     Fusion,
     LayerSelection,
@@ -23,7 +21,9 @@ from nddr.fusion import (
     register_fusion,
     unregister_fusion,
 )
-from nddr.fusion.registry import auxiliary_loss_name, bench_variants, entry_of, variant_error
+from nddr.models.fusion.registry import auxiliary_loss_name, bench_variants, entry_of, variant_error
+from nddr.training import load_model, train
+from nddr.training.config import build_config
 
 TINY = {
     "name": "blend-run",
@@ -149,7 +149,7 @@ def test_a_reference_that_is_no_fusion_is_refused():
 
 
 def test_a_reference_that_names_nothing_is_one_line():
-    register_fusion("missing", "nddr.fusion.nowhere:Missing", "a fusion that is not there")
+    register_fusion("missing", "nddr.models.fusion.nowhere:Missing", "a fusion that is not there")
     try:
         with pytest.raises(NddrError, match="nowhere:Missing' names nothing"):
             nddr.build_network("tiny", {"a": 2, "b": 3}, "missing")
@@ -159,7 +159,7 @@ def test_a_reference_that_names_nothing_is_one_line():
 
 def test_the_registry_is_read_without_torch():
     code = (
-        "import sys; from nddr.fusion import registry; "
+        "import sys; from nddr.models.fusion import registry; "
         "assert registry.variant_error('nddr') is None and 'torch' not in sys.modules; "
         "print(registry.variant_choices())"
     )

@@ -3,7 +3,7 @@ import torch
 from conftest import randomise_batch_norm
 
 from nddr import NddrError
-from nddr.heads import ASPP, Classifier, DeepLabLargeFOV, build_head
+from nddr.models.heads import ASPP, Classifier, DeepLabLargeFOV, build_head
 
 
 def test_large_fov_head_layout():

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from nddr.engine.evaluate import format_results
 from nddr.errors import NddrError
-from nddr.metrics import (
+from nddr.tasks.metrics import (
     GAIN_CONVENTIONS,
     UNITS,
     AccuracyMetric,
@@ -19,6 +18,7 @@ from nddr.metrics import (
     encode_normals,
     multi_task_gain,
 )
+from nddr.training.evaluate import format_results
 
 
 def test_segmentation_hand_worked_confusion_matrix():

@@ -7,7 +7,7 @@ from conftest import BACKBONE_NAMES, make_backbone, randomise_batch_norm
 
 import nddr
 from nddr import HeadSpec, NddrError
-from nddr.fusion import NDDR, CrossStitch, LastStage, LayerSelection, Shortcut, Sluice
+from nddr.models.fusion import NDDR, CrossStitch, LastStage, LayerSelection, Shortcut, Sluice
 
 TASKS = [HeadSpec("segmentation", 5), HeadSpec("normals", 3), HeadSpec("depth", 1)]
 SIZE = 64

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from nddr import HeadSpec, build_network
-from nddr.backbones import StagedBackbone
 from nddr.errors import NddrError
-from nddr.network.grouped import NotGroupable, group_columns, group_modules
+from nddr.models.backbones import StagedBackbone
+from nddr.models.grouped import NotGroupable, group_columns, group_modules
 
 TASKS = [HeadSpec("segmentation", 5), HeadSpec("normals", 3)]
 

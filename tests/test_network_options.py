@@ -5,7 +5,7 @@ import torch
 
 import nddr
 from nddr.errors import NddrError
-from nddr.heads import HeadSpec
+from nddr.models.heads import HeadSpec
 
 
 def test_head_options_for_a_head_the_network_does_not_use_are_refused():
@@ -100,9 +100,9 @@ def test_batch_norm_option_survives_grouped_execution_and_is_checked():
 
 
 def test_the_config_builds_its_batch_norm_settings_into_the_network():
-    from nddr.config import build_config
-    from nddr.engine.build import training_network
     from nddr.tasks import TASKS
+    from nddr.training.build import training_network
+    from nddr.training.config import build_config
 
     config = build_config({}, ["model.bn_momentum=0.05", "model.bn_eps=1e-3"])
     tasks = [TASKS["segmentation"]("segmentation", 4), TASKS["normals"]("normals")]

@@ -76,8 +76,8 @@ def test_shortcuts_train_at_the_fusion_rate_unless_given_their_own():
 
 def test_the_config_gives_the_multi_task_baselines_one_shortcut_at_its_own_rate():
     """Table 6's multi row: one shared shortcut, trained at optim.shortcut_lr_mult = 1."""
-    from nddr.config import build_config
-    from nddr.engine.build import optimizer_groups
+    from nddr.training.config import build_config
+    from nddr.training.optimizer import optimizer_groups
 
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "multi", shortcut=True)
     rates = ["optim.lr=1e-3", "optim.fusion_lr_mult=100", "optim.classifier_lr_mult=10"]
@@ -132,9 +132,9 @@ def test_every_rate_is_given_by_keyword():
 
 
 def test_the_config_path_passes_every_optim_rate():
-    """engine.build.optimizer_groups gives parameter_groups the config's own values."""
-    from nddr.config import build_config
-    from nddr.engine.build import optimizer_groups
+    """training.optimizer.optimizer_groups gives parameter_groups the config's own values."""
+    from nddr.training.config import build_config
+    from nddr.training.optimizer import optimizer_groups
 
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr", shortcut=True)
     optim = build_config({}).optim

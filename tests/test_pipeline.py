@@ -7,8 +7,8 @@ import sys
 
 from test_engine import TINY
 
-from nddr.config import build_config
-from nddr.engine.pipeline import check_plan, single_task_configs
+from nddr.training.config import build_config
+from nddr.training.pipeline import check_plan, single_task_configs
 
 
 def test_a_fused_variant_that_cannot_start_from_single_tasks_fails_before_any_training(tmp_path):
@@ -47,8 +47,8 @@ def test_single_task_configs_keep_their_own_task_options_and_weights(tmp_path):
 def test_the_pipeline_reuses_a_finished_run_only_with_the_same_settings(tmp_path):
     import pytest
 
-    from nddr.engine.pipeline import run_pipeline
     from nddr.errors import NddrError
+    from nddr.training.pipeline import run_pipeline
 
     trained = []
 

@@ -18,12 +18,12 @@ import torch
 from test_engine import TINY
 
 from nddr.cli import main
-from nddr.config import build_config
-from nddr.engine import checkpoint as checkpoints
-from nddr.engine import train
 from nddr.errors import NddrError
 from nddr.io import load_state_dict
 from nddr.tasks import SurfaceNormals
+from nddr.training import checkpoint as checkpoints
+from nddr.training import train
+from nddr.training.config import build_config
 
 # Long enough to signal a run between its first checkpoint and its end (a step takes ~15 ms).
 STEPS, EVERY = 200, 20

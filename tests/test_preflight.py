@@ -15,14 +15,14 @@ from test_data_nyuv2 import make_nyudmt
 from test_engine import TINY, tiny_config
 from torch import nn
 
-from nddr.config import build_config
 from nddr.data import build_dataset
 from nddr.data.base import MultiTaskDataset
-from nddr.engine import preflight as preflight_module
-from nddr.engine.build import training_network, training_set
-from nddr.engine.preflight import checkpoint_bytes, preflight, sample_indices
 from nddr.errors import NddrError
 from nddr.tasks import build_tasks
+from nddr.training import preflight as preflight_module
+from nddr.training.build import training_network, training_set
+from nddr.training.config import build_config
+from nddr.training.preflight import checkpoint_bytes, preflight, sample_indices
 
 MIB = 1 << 20
 

@@ -8,11 +8,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nddr.config import Config, _known_keys, build_config, load_config
 from nddr.data.base import IGNORE_INDEX, TargetSpec
 from nddr.data.transforms import JointTransform, to_tensors
 from nddr.errors import NddrError
-from nddr.metrics import (
+from nddr.tasks.metrics import (
     AccuracyMetric,
     AgeMetric,
     DepthMetric,
@@ -20,6 +19,7 @@ from nddr.metrics import (
     SegmentationMetric,
     angle_error,
 )
+from nddr.training.config import Config, _known_keys, build_config, load_config
 
 PROPERTY = settings(derandomize=True, max_examples=40, deadline=None, database=None)
 

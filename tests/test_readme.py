@@ -45,6 +45,6 @@ def test_resnet101_figures_match_the_command(capsys):
 
 
 def test_config_reference_matches_the_command():
-    from nddr.config import config_reference
+    from nddr.training.config import config_reference
 
     assert config_reference() in README

@@ -12,9 +12,7 @@ import pytest
 
 from nddr.cli import main
 from nddr.cli import reproduce as cli
-from nddr.config import Config
 from nddr.errors import NddrError
-from nddr.metrics.normals import ENCODED_PREFIX
 from nddr.reproduce import (
     RECORD_NAME,
     RESULTS_NAME,
@@ -29,6 +27,8 @@ from nddr.reproduce import (
     plan_document,
     run_suite,
 )
+from nddr.tasks.metrics.normals import ENCODED_PREFIX
+from nddr.training.config import Config
 
 FUSED = ("cross_stitch", "sluice", "nddr")
 

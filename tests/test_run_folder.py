@@ -13,17 +13,17 @@ import pytest
 from test_engine import TINY, tiny_config
 
 from nddr.cli import main
-from nddr.config import build_config
-from nddr.engine import checkpoint as checkpoints
-from nddr.engine import train
-from nddr.engine.run_folder import (
+from nddr.errors import NddrError
+from nddr.training import checkpoint as checkpoints
+from nddr.training import train
+from nddr.training.config import build_config
+from nddr.training.run_folder import (
     CONFIG_HISTORY_FILE,
     LOCK_FILE,
     RunLock,
     check_resume_changes,
     config_changes,
 )
-from nddr.errors import NddrError
 
 TIMEOUT = 120
 
@@ -182,9 +182,9 @@ def test_a_run_that_fails_to_start_releases_its_folder(tmp_path):
 
 
 def test_every_name_of_a_run_folder_is_the_run_folder_modules(tmp_path):
-    """A finished run's folder holds exactly the names nddr.engine.run_folder defines, and the
+    """A finished run's folder holds exactly the names nddr.training.run_folder defines, and the
     checkpoint folders are its ``checkpoint_dir``."""
-    from nddr.engine import run_folder
+    from nddr.training import run_folder
 
     summary = train(tiny_config(tmp_path, "optim.steps=3"))
     run_dir = Path(summary["run_dir"])

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from nddr.data.base import TargetKind, TargetSpec
 from nddr.data.nyuv2 import decode_normals_png
 from nddr.errors import NddrError
-from nddr.metrics import encode_normals
 from nddr.tasks import (
     TASKS,
     Age,
@@ -19,6 +18,7 @@ from nddr.tasks import (
     build_tasks,
     total_loss,
 )
+from nddr.tasks.metrics import encode_normals
 
 
 def test_build_tasks_from_dataset_targets():

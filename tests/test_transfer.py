@@ -262,7 +262,7 @@ def test_a_file_of_the_earlier_head_layout_says_so(tmp_path, layout):
 def test_the_network_layer_loads_files_only(tmp_path):
     """``load_network_file`` knows no run folders (those are the engine's): a folder is one line
     pointing to ``nddr.load_network``, which takes it."""
-    from nddr.network import load_network_file
+    from nddr.models import load_network_file
 
     network = _tiny_network()
     checkpoint = tmp_path / "run" / "checkpoints" / "step_00000005"

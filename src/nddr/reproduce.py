@@ -3,12 +3,9 @@
 The names of :mod:`nddr.experiments` in one place: the suites (:mod:`~nddr.experiments.suites`,
 read from the package's ``suites.yaml``), the paper's numbers (:mod:`~nddr.experiments.paper`),
 planning and running (:mod:`~nddr.experiments.planning`, on the planner of
-:mod:`nddr.engine.pipeline`) and the tables (:mod:`~nddr.experiments.tables`).
+:mod:`nddr.training.pipeline`) and the tables (:mod:`~nddr.experiments.tables`).
 """
 
-from nddr.engine.pipeline import RECORD_FILE as RECORD_NAME
-from nddr.engine.pipeline import Outcome, RunSpec, finished, planned_checkpoint, run_state
-from nddr.engine.run_folder import RESULTS_FILE as RESULTS_NAME
 from nddr.experiments.paper import paper_rows
 from nddr.experiments.planning import DEFAULT_OUT, format_plan, plan, plan_document, run_suite
 from nddr.experiments.recipes import find_configs
@@ -22,6 +19,9 @@ from nddr.experiments.suites import (
     selected_rows,
 )
 from nddr.experiments.tables import GAINS, MISSING, format_table
+from nddr.training.pipeline import RECORD_FILE as RECORD_NAME
+from nddr.training.pipeline import Outcome, RunSpec, finished, planned_checkpoint, run_state
+from nddr.training.run_folder import RESULTS_FILE as RESULTS_NAME
 
 __all__ = [
     "DEFAULT_OUT",

@@ -27,17 +27,17 @@ from torch import Tensor, nn
 from torch.utils.data import default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
-from nddr.config import OptimConfig, load_config
 from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
-from nddr.engine.build import training_optimizer
-from nddr.engine.distributed import resolve_device
-from nddr.engine.host_memory import keep_freed_memory
-from nddr.engine.step import AMP_DTYPES, compute_loss, optimizer_step
 from nddr.errors import NddrError, unknown_choice
-from nddr.fusion.registry import SHARED_TRUNK, SINGLE_TASK, bench_variants
-from nddr.network import MultiTaskNetwork, build_network
+from nddr.models import MultiTaskNetwork, build_network
+from nddr.models.fusion.registry import SHARED_TRUNK, SINGLE_TASK, bench_variants
 from nddr.tasks import Task, build_tasks
+from nddr.training.config import OptimConfig, load_config
+from nddr.training.distributed import resolve_device
+from nddr.training.host_memory import keep_freed_memory
+from nddr.training.optimizer import training_optimizer
+from nddr.training.step import AMP_DTYPES, compute_loss, optimizer_step
 
 _FIRST_TARGETS: tuple[tuple[str, TargetSpec], ...] = (
     ("segmentation", TargetSpec("segmentation", 40)),
@@ -117,8 +117,8 @@ def plan_workloads(
 class Runner:
     """A network with its optimizer and one batch on the device, ready to step.
 
-    Its training step is the training loop's own (:mod:`nddr.engine.step`), with the training
-    loop's optimizer (:func:`nddr.engine.build.training_optimizer`) for an experiment's ``optim``.
+    Its training step is the training loop's own (:mod:`nddr.training.step`), with the training
+    loop's optimizer (:func:`nddr.training.optimizer.training_optimizer`) for an experiment's ``optim``.
     """
 
     def __init__(

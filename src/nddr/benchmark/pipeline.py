@@ -17,13 +17,13 @@ from typing import Any
 import torch
 
 from nddr.benchmark.network import Runner, time_runners
-from nddr.config import Config
 from nddr.data.base import TargetSpec
-from nddr.engine.build import training_batches, training_network, training_set
-from nddr.engine.distributed import resolve_device
-from nddr.engine.host_memory import keep_freed_memory
-from nddr.engine.sampling import AugmentedDataset
 from nddr.tasks import build_tasks
+from nddr.training.build import training_batches, training_network, training_set
+from nddr.training.config import Config
+from nddr.training.distributed import resolve_device
+from nddr.training.host_memory import keep_freed_memory
+from nddr.training.sampling import AugmentedDataset
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import sys
 
 from nddr.errors import NddrError
-from nddr.fusion.registry import DEFAULT_VARIANT, SHORTCUT_SUFFIX, SINGLE_TASK, VARIANTS
+from nddr.models.fusion.registry import DEFAULT_VARIANT, SHORTCUT_SUFFIX, SINGLE_TASK, VARIANTS
 
 HELP = "benchmark the network variants (time, memory, FLOPs) or the data pipeline"
 """The one line ``nddr --help`` shows for this command."""
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_data(args: argparse.Namespace) -> int:
     from nddr.benchmark import format_pipeline_report, run_pipeline_benchmark
-    from nddr.config import load_config
+    from nddr.training.config import load_config
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None

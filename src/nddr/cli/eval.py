@@ -35,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     from nddr.data import build_dataset
     from nddr.data.transforms import JointTransform
-    from nddr.engine import evaluate, format_results, load_run
-    from nddr.engine.distributed import resolve_device
     from nddr.errors import NddrError
-    from nddr.metrics.normals import ENCODED_PREFIX
+    from nddr.tasks.metrics.normals import ENCODED_PREFIX
+    from nddr.training import format_results, load_run
+    from nddr.training.distributed import resolve_device
+    from nddr.training.evaluate import evaluate
 
     if args.batch_size is not None and args.batch_size < 1:
         raise NddrError(f"--batch-size must be at least 1, got {args.batch_size}")

@@ -1,7 +1,7 @@
 """``nddr inspect``: what a trained network's fusion layers learned (paper §3.1).
 
 Prints, per fusion layer (NDDR, cross-stitch or sluice), the share of each task's output drawn
-from each task's input (block norms of the layer's weights, see :mod:`nddr.analysis`) and draws
+from each task's input (block norms of the layer's weights, see :mod:`nddr.models.analysis`) and draws
 them as a PNG heatmap.
 """
 
@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nddr.analysis import format_shares, fusion_shares, shares_heatmap
-    from nddr.engine.load import find_model_file, load_network_file
+    from nddr.models.analysis import format_shares, fusion_shares, shares_heatmap
+    from nddr.training.load import find_model_file, load_network_file
 
     model_file = find_model_file(args.checkpoint)
     network = load_network_file(model_file)

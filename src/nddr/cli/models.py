@@ -6,10 +6,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from nddr.errors import NddrError
-from nddr.fusion.registry import fusion_entry, fusion_names
+from nddr.models.fusion.registry import fusion_entry, fusion_names
 
 if TYPE_CHECKING:
-    from nddr.heads import HeadSpec
+    from nddr.models.heads import HeadSpec
 
 # The tasks used for counting: NYUv2's segmentation (40 classes), normals and depth, then generic.
 _COUNT_TASKS = (("segmentation", 40), ("normals", 3), ("depth", 1))
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 def count_tasks(num_tasks: int) -> list[HeadSpec]:
     """The K dense tasks the table is counted with."""
-    from nddr.heads import HeadSpec
+    from nddr.models.heads import HeadSpec
 
     named = [HeadSpec(name, size) for name, size in _COUNT_TASKS]
     return (named + [HeadSpec(f"task{k}", 10) for k in range(len(named), num_tasks)])[:num_tasks]
@@ -51,8 +51,8 @@ def count_tasks(num_tasks: int) -> list[HeadSpec]:
 def print_catalogue() -> None:
     import torch
 
-    from nddr.backbones import BACKBONES, TIMM_PREFIX, build_backbone
-    from nddr.network import VARIANTS
+    from nddr.models import VARIANTS
+    from nddr.models.backbones import BACKBONES, TIMM_PREFIX, build_backbone
 
     print("Backbones (parameter counts: nddr models --params NAME):")
     with torch.device("meta"):
@@ -80,7 +80,7 @@ def print_parameter_table(backbone: str, num_tasks: int) -> None:
     """Per variant: total parameters and what fusion (and the shortcut) adds, counted on meta tensors."""
     import torch
 
-    from nddr.network import VARIANTS, build_network
+    from nddr.models import VARIANTS, build_network
 
     if num_tasks < 1:
         raise NddrError(f"--tasks must be at least 1, got {num_tasks}")

@@ -63,10 +63,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nddr.data.image_file import common_folder, find_images, read_display_image, relative_names
-    from nddr.engine import load_run
-    from nddr.engine.distributed import resolve_device
     from nddr.errors import NddrError
     from nddr.io import atomic_write
+    from nddr.training import load_run
+    from nddr.training.distributed import resolve_device
 
     if args.max_size < 0:
         raise NddrError(

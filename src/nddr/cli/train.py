@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from nddr.config import Config, load_config
 from nddr.errors import NddrError
+from nddr.training.config import Config, load_config
 
 HELP = "train an experiment (default: NDDR-CNN, tiny backbone, built-in Scenes)"
 """The one line ``nddr --help`` shows for this command."""
@@ -52,19 +52,19 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.config_help:
-        from nddr.config import config_reference
+        from nddr.training.config import config_reference
 
         print(config_reference())
         return 0
-    from nddr.engine import format_results
-    from nddr.engine.preemption import Preempted
+    from nddr.training import format_results
+    from nddr.training.preemption import Preempted
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
     if args.resume:
         if path is not None:
             raise NddrError("--resume takes the run folder's own config.yaml: pass overrides only")
-        from nddr.engine.run_folder import CONFIG_FILE
+        from nddr.training.run_folder import CONFIG_FILE
 
         config_file = Path(args.resume) / CONFIG_FILE
         if not config_file.is_file():
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(config: Config, args: argparse.Namespace) -> dict:
     """Train ``config`` (resumed, or as the paper's pipeline) and return its summary."""
-    from nddr.engine import train
-    from nddr.engine.pipeline import run_pipeline
+    from nddr.training import train
+    from nddr.training.pipeline import run_pipeline
 
     if not args.from_single_task:
         if args.resume:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from nddr.data.conventions import IGNORE_INDEX, TargetKind
-from nddr.visualize import depth_rgb, normals_rgb, segmentation_rgb
+from nddr.data.visualize import depth_rgb, normals_rgb, segmentation_rgb
 
 
 def target_picture(

@@ -10,8 +10,8 @@ from PIL import Image
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, TargetKind, check_sample
 from nddr.data.pictures import target_picture
+from nddr.data.visualize import grid
 from nddr.errors import NddrError
-from nddr.visualize import grid
 
 
 def summarise(

@@ -4,7 +4,7 @@ Training: a random scale (the paper's 0.5-1.5; image bilinear, dense targets nea
 crop (the paper's 321) padded with the ignore value of each target, and a horizontal flip that
 also negates the x component of the normals (the authors' release flips the normal image without
 negating x, which makes flipped normals wrong; this fixes it). Each is off unless given; an
-experiment gives its ``data`` section's (:func:`nddr.engine.build.training_set`). Evaluation:
+experiment gives its ``data`` section's (:func:`nddr.training.build.training_set`). Evaluation:
 the whole image.
 
 Tensor conventions after the transform: ``image`` float32 (3, H, W) normalised by ``mean`` /

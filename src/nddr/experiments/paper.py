@@ -16,7 +16,7 @@ def paper_rows(table: int | str) -> dict[str, dict[str, float]]:
     """The published numbers of one table (``4``, ``"4"`` or ``"table4"``): row -> CSV column
     -> value, empty cells left out (read from the packaged ``paper_tables.csv``)."""
     text = str(table).removeprefix("table")
-    source = resources.files("nddr").joinpath("paper_tables.csv")
+    source = resources.files("nddr.experiments").joinpath("paper_tables.csv")
     with source.open(newline="") as handle:
         records = list(csv.DictReader(handle))
     rows = {

@@ -1,5 +1,5 @@
 """Plan and run a suite: every run in order (single-task runs first), each loaded and validated
-with its overrides, and every finished run reused (:mod:`nddr.engine.pipeline`).
+with its overrides, and every finished run reused (:mod:`nddr.training.pipeline`).
 
 Run folders are named by config (``out/<config folder>/<config name>-seed<k>``), so a run any
 suite has finished is reused by every other suite under the same ``out``: Tables 1-3 vary the
@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nddr.config import load_config
-from nddr.engine.pipeline import RunSpec, Train, planned_checkpoint, run_plan, run_state
 from nddr.errors import NddrError
 from nddr.experiments.recipes import DEFAULT_OUT, find_configs
 from nddr.experiments.suites import Row, Suite, get_suite, selected_rows
 from nddr.experiments.tables import format_table
 from nddr.io import PathLike
+from nddr.training.config import load_config
+from nddr.training.pipeline import RunSpec, Train, planned_checkpoint, run_plan, run_state
 
 _RESERVED = ("name", "run.out", "run.seed", "model.init_from")
 """Keys that reproduce sets itself."""
@@ -224,7 +224,7 @@ def run_suite(
     """Run (or reuse) every run of ``suite`` and return its markdown table, also written to
     ``out/<suite>.md``.
 
-    ``train`` is :func:`nddr.engine.train` by default (see :func:`nddr.engine.pipeline.run_plan`);
+    ``train`` is :func:`nddr.training.train` by default (see :func:`nddr.training.pipeline.run_plan`);
     the other arguments are :func:`plan`'s.
     """
     specs = plan(suite, seeds, overrides, out, configs=configs, only=only)

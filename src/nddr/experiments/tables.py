@@ -1,5 +1,5 @@
 """The markdown table of a suite: ours beside the paper's numbers, and Delta_m in both
-conventions (:mod:`nddr.metrics.gain`) against the single-task row, for the paper's numbers and
+conventions (:mod:`nddr.tasks.metrics.gain`) against the single-task row, for the paper's numbers and
 for ours, over the same metrics."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from nddr.engine.pipeline import Outcome, Results, RunSpec
 from nddr.errors import NddrError
 from nddr.experiments.paper import as_results, paper_numbers
 from nddr.experiments.suites import SINGLE_ROW, Column, Suite, higher_is_better, selected_rows
-from nddr.metrics import GAIN_CONVENTIONS, UNITS, multi_task_gain
-from nddr.metrics.normals import ENCODED_PREFIX
+from nddr.tasks.metrics import GAIN_CONVENTIONS, UNITS, multi_task_gain
+from nddr.tasks.metrics.normals import ENCODED_PREFIX
+from nddr.training.pipeline import Outcome, Results, RunSpec
 
 MISSING = "-"
 """A table cell without a number."""
@@ -51,7 +51,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
 
 
 GAINS = (("metrics", "per_metric"), ("tasks", "per_task"))
-"""The Delta_m columns: header label and :func:`nddr.metrics.multi_task_gain` convention."""
+"""The Delta_m columns: header label and :func:`nddr.tasks.metrics.multi_task_gain` convention."""
 
 
 def _gain(
@@ -162,7 +162,7 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
 
 
 def _units_line(suite: Suite) -> str:
-    """Which columns are in which unit (:data:`nddr.metrics.UNITS`), e.g. "Units: %: mIoU, PAcc"."""
+    """Which columns are in which unit (:data:`nddr.tasks.metrics.UNITS`), e.g. "Units: %: mIoU, PAcc"."""
     names = {"%": "%", "°": "degrees", " years": "years"}
     by_unit: dict[str, list[str]] = {}
     for column in suite.columns:
