@@ -1,0 +1,52 @@
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def _code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quickstart_is_two_commands_and_ci_runs_the_test_one():
+    quickstart = _code_blocks("bash")[0].strip().splitlines()
+    assert len(quickstart) == 2
+    assert quickstart[0].endswith("nddr train")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert quickstart[1] in ci.splitlines()
+
+
+def test_python_examples_run():
+    blocks = _code_blocks("python")
+    assert len(blocks) >= 2
+    own_backbone = next(block for block in blocks if "from_modules" in block)
+    assert len(own_backbone.strip().splitlines()) <= 20
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def test_parameter_table_matches_the_command(capsys):
+    from nddr.cli import main
+
+    main(["models", "--params", "vgg16_lfov"])
+    printed = capsys.readouterr().out.strip()
+    assert printed in README
+
+
+def test_resnet101_figures_match_the_command(capsys):
+    from nddr.cli import main
+
+    main(["models", "--params", "resnet101"])
+    row = next(
+        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("nddr ")
+    )
+    assert f"add {row[4]} parameters, {row[7]} of the two" in " ".join(README.split())
+
+
+def test_config_reference_matches_the_command():
+    from nddr.training.config import config_reference
+
+    assert config_reference() in README
