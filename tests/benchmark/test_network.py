@@ -19,7 +19,9 @@ from nddr.benchmark.network import (
     check_inputs,
     peak_memory,
     single_task_ratios,
+    time_runners,
 )
+from nddr.benchmark.rounds import MIN_ROUNDS
 from nddr.errors import NddrError
 
 SMALL = Settings(backbone="tiny", size=(32, 32), batch=2, repeats=2, warmup=1)
@@ -94,6 +96,48 @@ def test_run_benchmark_times_every_workload_side_by_side():
     assert report.settings.threads == torch.get_num_threads()
     table = format_report(report)
     assert "| nddr [grouped] |" in table and "time ratio" in table
+    assert "2 rounds are too few for a 95% interval" in table
+
+
+class _Clock:
+    """A runner whose steps take no time: rounds are counted, not timed."""
+
+    device = torch.device("cpu")
+
+    def __init__(self):
+        self.calls = 0
+
+    def train_step(self):
+        self.calls += 1
+
+    def infer(self):
+        pass
+
+
+def test_rounds_go_on_until_done_or_the_maximum():
+    runners = {"a": _Clock(), "b": _Clock()}
+    times = time_runners(runners, 3, 1, done=lambda t: len(t["a"]["train"]) >= 5, max_repeats=9)
+    assert len(times["a"]["train"]) == 5 and runners["a"].calls == 6
+    times = time_runners(runners, 3, 0, done=lambda t: False, max_repeats=9)
+    assert len(times["b"]["inference"]) == 9
+    assert len(time_runners(runners, 3, 0)["a"]["train"]) == 3
+
+
+def test_adaptive_rounds_stop_when_precise_and_warn_when_not():
+    workloads = plan_workloads(["single", "nddr"], 2)
+    adaptive = replace(SMALL, repeats=None, warmup=0, precision=10.0)
+    report = run_benchmark(adaptive, workloads, measure_memory=False)
+    assert report.rounds == MIN_ROUNDS
+    low, high = report.ratios["nddr"]["time_interval"]
+    assert low <= report.ratios["nddr"]["time"] <= high
+    assert "warning" not in format_report(report)
+    strict = replace(adaptive, precision=1e-9, max_repeats=MIN_ROUNDS + 2)
+    report = run_benchmark(strict, workloads, measure_memory=False)
+    assert report.rounds == MIN_ROUNDS + 2
+    assert set(report.wide_intervals()) == {"nddr"}
+    assert "warning: after 12 rounds the time-ratio intervals are wider than" in format_report(
+        report
+    )
 
 
 def test_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():

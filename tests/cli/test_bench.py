@@ -53,6 +53,8 @@ def test_bench_data_reports_headroom(capsys):
         (["--batch", "1", "--size", "8", "8"], "batch norm needs more than one value per channel"),
         (["--backbone", "alexnet", "--size", "16", "16"], "use at least --size 63 63"),
         (["--tasks", "0"], "--tasks must be at least 1"),
+        (["--precision", "0"], "--precision is a fraction such as 0.015, got 0.0"),
+        (["--max-repeats", "3"], "--max-repeats must be at least 10, got 3"),
         (["config.yaml"], "a config is read only with --data"),
         (["--data", "optim.stepz=3"], "optim.stepz"),
         (["--data", "missing.yaml"], "missing.yaml"),

@@ -4,7 +4,9 @@ For each workload (the K single-task networks one by one, the shared-trunk basel
 cross-stitch, sluice, NDDR-CNN and NDDR-CNN-Shortcut) it measures one training step (forward,
 loss, backward, optimizer step: the training loop's own code) and one inference forward. All
 workloads are built in one process and timed in interleaved rounds, so drift of the machine hits
-them alike; medians are reported. Peak memory is measured for each workload in a fresh process
+them alike; medians are reported, and each time ratio is the median of its per-round ratios with
+a confidence interval, the rounds going on until every interval is within ±1.5 %
+(:mod:`nddr.benchmark.rounds`). Peak memory is measured for each workload in a fresh process
 (CPU: growth of the resident set; CUDA: peak allocated). FLOPs are counted on meta tensors.
 
 The two figures that matter: the time ratio, NDDR-CNN's step over the sum of the K single-task
@@ -27,6 +29,15 @@ from torch import Tensor, nn
 from torch.utils.data import default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
+from nddr.benchmark.rounds import (
+    CONFIDENCE,
+    MAX_ROUNDS,
+    MIN_ROUNDS,
+    PRECISION,
+    Interval,
+    median_interval,
+    precise_enough,
+)
 from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
 from nddr.errors import NddrError, unknown_choice
@@ -75,9 +86,13 @@ class Settings:
     channels_last: bool = False
     compile: bool = False
     keep_freed_memory: bool = True
-    repeats: int = 10
+    repeats: int | None = None
+    """Timed rounds; None: at least MIN_ROUNDS, then on until every time ratio's interval is
+    within ``precision``, at most ``max_repeats``."""
     warmup: int = 2
     threads: int | None = None
+    precision: float = PRECISION
+    max_repeats: int = MAX_ROUNDS
 
 
 @dataclass(frozen=True)
@@ -208,24 +223,35 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+Times = dict[str, dict[str, list[float]]]
+"""Seconds per round: workload label -> ``train`` / ``inference`` -> one value per timed round."""
+
+
 def time_runners(
     runners: dict[str, Runner],
     repeats: int,
     warmup: int,
     progress: Callable[[str], None] | None = None,
     kinds: Sequence[str] = ("train", "inference"),
-) -> dict[str, dict[str, list[float]]]:
+    done: Callable[[Times], bool] | None = None,
+    max_repeats: int | None = None,
+) -> Times:
     """Seconds per training step and per inference of every runner, timed in interleaved rounds
     (every runner once per round, the order reversed every other round) after ``warmup``
-    untimed rounds."""
-    times: dict[str, dict[str, list[float]]] = {
-        label: {kind: [] for kind in kinds} for label in runners
-    }
+    untimed rounds.
+
+    ``repeats`` timed rounds; with ``done``, more rounds follow until ``done(times)`` holds or
+    ``max_repeats`` rounds are timed."""
+    times: Times = {label: {kind: [] for kind in kinds} for label in runners}
     order = list(runners.items())
-    for round_index in range(warmup + repeats):
+    limit = max(repeats, max_repeats or 0) if done else repeats
+    round_index = 0
+    while round_index < warmup + repeats or (
+        done is not None and round_index < warmup + limit and not done(times)
+    ):
         if progress:
             kind = "warm-up" if round_index < warmup else "timed"
-            progress(f"round {round_index + 1}/{warmup + repeats} ({kind})")
+            progress(f"round {round_index + 1} ({kind})")
         for label, runner in order if round_index % 2 == 0 else reversed(order):
             calls = {"train": runner.train_step, "inference": runner.infer}
             for kind in kinds:
@@ -235,6 +261,7 @@ def time_runners(
                 _synchronize(runner.device)
                 if round_index >= warmup:
                     times[label][kind].append(time.perf_counter() - started)
+        round_index += 1
     return times
 
 
@@ -425,15 +452,30 @@ class Report:
     settings: Settings
     device: str
     rows: list[Row]
-    ratios: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    ratios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rounds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "settings": asdict(self.settings),
             "device": self.device,
+            "rounds": self.rounds,
             "rows": [asdict(row) for row in self.rows],
             "ratios": self.ratios,
         }
+
+    def wide_intervals(self) -> dict[str, float]:
+        """Workloads whose training-time ratio interval is wider than the settings' precision,
+        with its relative half-width."""
+        wide = {}
+        for label, entry in self.ratios.items():
+            low, high = entry.get("time_interval") or (None, None)
+            if low is None:
+                continue
+            interval = Interval(entry["time"], low, high, entry["time_confidence"])
+            if interval.relative_half_width > self.settings.precision:
+                wide[label] = interval.relative_half_width
+        return wide
 
 
 def run_benchmark(
@@ -454,7 +496,21 @@ def run_benchmark(
         if progress:
             progress(f"building {workload.label}")
         runners[workload.label] = Runner.for_workload(workload, settings, device)
-    times = time_runners(runners, settings.repeats, settings.warmup, progress)
+    adaptive = settings.repeats is None
+    labels = [workload.label for workload in workloads]
+
+    def precise(times: Times) -> bool:
+        intervals = round_ratio_intervals(labels, times).values()
+        return precise_enough(intervals, settings.precision)
+
+    times = time_runners(
+        runners,
+        MIN_ROUNDS if adaptive else settings.repeats,
+        settings.warmup,
+        progress,
+        done=precise if adaptive else None,
+        max_repeats=settings.max_repeats,
+    )
     rows = []
     for workload in workloads:
         train_s = statistics.median(times[workload.label]["train"])
@@ -478,18 +534,40 @@ def run_benchmark(
             if progress:
                 progress(f"peak memory of {workload.label}")
             row.peak_memory_bytes = peak_memory(workload, settings)
-    report = Report(settings, str(device), rows)
+    report = Report(settings, str(device), rows, rounds=len(times[labels[0]]["train"]))
     report.ratios = single_task_ratios(rows, times)
     return report
 
 
+def round_ratio_intervals(labels: Sequence[str], times: Times) -> dict[str, Interval]:
+    """Per multi-task workload: the median of its per-round training-time ratios to the
+    single-task workloads' sum, with its interval (:func:`nddr.benchmark.rounds.median_interval`).
+    """
+    singles = [label for label in labels if label.startswith(f"{SINGLE_TASK}:")]
+    if not singles:
+        return {}
+    return {
+        label: median_interval(_round_ratios(times, label, singles, "train"))
+        for label in labels
+        if label not in singles
+    }
+
+
+def _round_ratios(times: Times, label: str, singles: Sequence[str], kind: str) -> list[float]:
+    """Within each round: ``label``'s time over the sum of the ``singles``' times."""
+    per_round = zip(times[label][kind], *(times[single][kind] for single in singles))
+    return [values[0] / sum(values[1:]) for values in per_round]
+
+
 def single_task_ratios(
-    rows: Sequence[Row], times: dict[str, dict[str, list[float]]] | None = None
-) -> dict[str, dict[str, float | None]]:
+    rows: Sequence[Row], times: Times | None = None
+) -> dict[str, dict[str, Any]]:
     """For every multi-task row: its time, FLOPs and peak memory over the single-task rows' sum.
 
     With the per-round ``times``, time ratios are the median over rounds of the ratio within a
-    round, which cancels drift of the machine's speed between rounds; else ratios of medians.
+    round, which cancels drift of the machine's speed between rounds, each with its interval
+    (``time_interval``, ``inference_time_interval``: [low, high] at ``time_confidence``); else
+    ratios of medians.
     """
     singles = [row for row in rows if row.label.startswith(f"{SINGLE_TASK}:")]
     if not singles:
@@ -503,7 +581,7 @@ def single_task_ratios(
     for row in rows:
         if row.label.startswith(f"{SINGLE_TASK}:"):
             continue
-        entry: dict[str, float | None] = {}
+        entry: dict[str, Any] = {}
         for key, name in (
             ("time", "train_step_s"),
             ("flops", "train_flops"),
@@ -513,22 +591,27 @@ def single_task_ratios(
             base, value = total(name), getattr(row, name)
             entry[key] = value / base if base and value is not None else None
         if times:
+            labels = [single.label for single in singles]
             for key, kind in (("time", "train"), ("inference_time", "inference")):
-                per_round = zip(
-                    times[row.label][kind], *(times[single.label][kind] for single in singles)
-                )
-                entry[key] = statistics.median(t[0] / sum(t[1:]) for t in per_round)
+                interval = median_interval(_round_ratios(times, row.label, labels, kind))
+                entry[key] = interval.median
+                entry[f"{key}_interval"] = [interval.low, interval.high]
+                entry["time_confidence"] = interval.confidence
         ratios[row.label] = entry
     return ratios
 
 
 def format_report(report: Report) -> str:
-    """The report as a markdown table plus the ratios."""
+    """The report as a markdown table plus the ratios, with the time ratios' intervals and a
+    warning line for any interval wider than the settings' precision."""
     s = report.settings
+    rounds = (
+        f"{report.rounds} rounds" if s.repeats is not None else f"{report.rounds} rounds (adaptive)"
+    )
     lines = [
         f"{s.backbone}, {s.num_tasks} tasks, batch {s.batch} at {s.size[0]}x{s.size[1]}, "
         f"{report.device} ({s.threads} threads), amp {s.amp}, channels-last {s.channels_last}, "
-        f"compile {s.compile}; median of {s.repeats} after {s.warmup} warm-up rounds",
+        f"compile {s.compile}; median of {rounds} after {s.warmup} warm-up rounds",
         "",
         "| workload | params (M) | train GFLOP | train step (ms) | train img/s | "
         "inference (ms) | inference img/s | peak memory (MiB) |",
@@ -541,15 +624,53 @@ def format_report(report: Report) -> str:
             f"{row.train_step_s * 1e3:.1f} | {row.train_images_per_s:.1f} | "
             f"{row.inference_s * 1e3:.1f} | {row.inference_images_per_s:.1f} | {memory} |"
         )
-    if report.ratios:
+    if not report.ratios:
+        return "\n".join(lines)
+    confidence = next(iter(report.ratios.values())).get("time_confidence")
+    lines += [
+        "",
+        "Against the sum of the single-task networks"
+        + (
+            f" (time ratios: median of the per-round ratios [{confidence:.0%} interval]):"
+            if confidence
+            else ":"
+        ),
+        "",
+        "| workload | time ratio | FLOP ratio | memory ratio | inference time ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, entry in report.ratios.items():
+        cells = [
+            _ratio_cell(entry, "time"),
+            _ratio_cell(entry, "flops"),
+            _ratio_cell(entry, "memory"),
+            _ratio_cell(entry, "inference_time"),
+        ]
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    if confidence is not None and confidence < CONFIDENCE:
         lines += [
             "",
-            "Against the sum of the single-task networks:",
-            "",
-            "| workload | time ratio | FLOP ratio | memory ratio | inference time ratio |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            f"warning: {report.rounds} rounds are too few for a {CONFIDENCE:.0%} interval: the "
+            f"brackets are the range of the rounds, which holds the median with "
+            f"{confidence:.0%} confidence",
         ]
-        for label, entry in report.ratios.items():
-            cells = ["n/a" if entry[k] is None else f"{entry[k]:.3f}" for k in entry]
-            lines.append(f"| {label} | {' | '.join(cells)} |")
+    wide = report.wide_intervals()
+    if wide:
+        spread = ", ".join(f"{label} ±{width:.1%}" for label, width in wide.items())
+        lines += [
+            "",
+            f"warning: after {report.rounds} rounds the time-ratio intervals are wider than "
+            f"±{s.precision:.1%}: {spread}; the machine is too noisy for a decision of that size "
+            "(rerun when it is quiet, or with more --max-repeats)",
+        ]
     return "\n".join(lines)
+
+
+def _ratio_cell(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    if value is None:
+        return "n/a"
+    interval = entry.get(f"{key}_interval")
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from nddr.benchmark.rounds import MAX_ROUNDS, MIN_ROUNDS, PRECISION
 from nddr.errors import NddrError
 from nddr.models.fusion.registry import DEFAULT_VARIANT, SHORTCUT_SUFFIX, SINGLE_TASK, VARIANTS
 
@@ -53,7 +54,24 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile every network")
-    parser.add_argument("--repeats", type=int, default=10, help="timed rounds (median)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"timed rounds (default: at least {MIN_ROUNDS}, then on until every time ratio's "
+        f"95%% interval is within --precision, at most --max-repeats)",
+    )
+    parser.add_argument(
+        "--precision",
+        type=float,
+        default=PRECISION,
+        help=f"relative half-width the time-ratio intervals must reach (default {PRECISION})",
+    )
+    parser.add_argument(
+        "--max-repeats",
+        type=int,
+        default=MAX_ROUNDS,
+        help=f"most timed rounds without --repeats (default {MAX_ROUNDS})",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip peak-memory processes")
@@ -78,11 +96,15 @@ def run(args: argparse.Namespace) -> int:
 
     for flag, value in (
         ("--batch", args.batch),
-        ("--repeats", args.repeats),
+        ("--repeats", 1 if args.repeats is None else args.repeats),
         ("--threads", 1 if args.threads is None else args.threads),
     ):
         if value < 1:
             raise NddrError(f"{flag} must be at least 1, got {value}")
+    if not 0 < args.precision < 1:
+        raise NddrError(f"--precision is a fraction such as 0.015, got {args.precision}")
+    if args.max_repeats < MIN_ROUNDS:
+        raise NddrError(f"--max-repeats must be at least {MIN_ROUNDS}, got {args.max_repeats}")
     settings = Settings(
         backbone=args.backbone,
         size=(args.size[0], args.size[1]),
@@ -96,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         warmup=max(args.warmup, 0),
         threads=args.threads,
+        precision=args.precision,
+        max_repeats=args.max_repeats,
     )
     workloads = plan_workloads(args.variants, args.tasks, args.execution)
     report = run_benchmark(settings, workloads, not args.no_memory, _progress)
@@ -112,6 +136,8 @@ def _run_data(args: argparse.Namespace) -> int:
     config = load_config(path, items)
     if args.batches < 1:
         raise NddrError(f"--batches must be at least 1, got {args.batches}")
-    report = run_pipeline_benchmark(config, args.batches, max(args.repeats // 2, 3), _progress)
+    report = run_pipeline_benchmark(
+        config, args.batches, max((args.repeats or MIN_ROUNDS) // 2, 3), _progress
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_pipeline_report(report))
     return 0
