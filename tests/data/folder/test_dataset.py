@@ -21,20 +21,20 @@ STEMS = [f"{k:04d}" for k in range(6)]
 CLASS_NAMES = ["cat", "dog"]
 
 
-def unit_normals(seed: int) -> np.ndarray:
-    normals = np.random.default_rng(seed).normal(size=(H, W, 3))
+def unit_normals(seed: int, size=(H, W)) -> np.ndarray:
+    normals = np.random.default_rng(seed).normal(size=(*size, 3))
     normals[..., 2] = np.abs(normals[..., 2]) + 0.5  # facing the camera
     return normals / np.linalg.norm(normals, axis=2, keepdims=True)
 
 
-def labels(seed: int, classes: int = 3) -> np.ndarray:
-    labels = np.random.default_rng(seed).integers(0, classes, (H, W), dtype=np.uint8)
+def labels(seed: int, classes: int = 3, size=(H, W)) -> np.ndarray:
+    labels = np.random.default_rng(seed).integers(0, classes, size, dtype=np.uint8)
     labels[0, 0] = IGNORE_INDEX
     return labels
 
 
-def depth_mm(seed: int) -> np.ndarray:
-    depth = np.random.default_rng(seed).integers(500, 9000, (H, W)).astype(np.uint16)
+def depth_mm(seed: int, size=(H, W)) -> np.ndarray:
+    depth = np.random.default_rng(seed).integers(500, 9000, size).astype(np.uint16)
     depth[1, 1] = 0
     return depth
 
@@ -95,17 +95,12 @@ def write_manifest(root: Path, manifest: dict) -> Path:
 def make_folder(root: Path, stems=STEMS, manifest=None, size=(H, W)) -> Path:
     """images/, seg/ (3 classes, 255 ignored), normals/ (8-bit PNG), depth/ (16-bit PNG, mm),
     labels.csv (animal as names and as integers) and the dataset.yaml naming them."""
-    height, width = size
     rng = np.random.default_rng(0)
     for k, stem in enumerate(stems):
-        save(
-            rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
-            root / "images" / f"{stem}.png",
-        )
-        if (height, width) == (H, W):
-            save(labels(k), root / "seg" / f"{stem}.png")
-            save(encode_png8(unit_normals(k)), root / "normals" / f"{stem}.png")
-            save(depth_mm(k), root / "depth" / f"{stem}.png")
+        save(rng.integers(0, 256, (*size, 3), dtype=np.uint8), root / "images" / f"{stem}.png")
+        save(labels(k, size=size), root / "seg" / f"{stem}.png")
+        save(encode_png8(unit_normals(k, size)), root / "normals" / f"{stem}.png")
+        save(depth_mm(k, size), root / "depth" / f"{stem}.png")
     rows = [f"{stem},{CLASS_NAMES[k % 2] if k % 3 else k % 2}" for k, stem in enumerate(stems)]
     (root / "labels.csv").write_text("stem,animal\n" + "\n".join(rows) + "\n")
     return write_manifest(root, manifest if manifest is not None else MANIFEST)

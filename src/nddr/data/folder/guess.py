@@ -42,6 +42,7 @@ UNIT_SHARE = 0.9
 """Share of decoded pixels within 10% of unit length for RGB files to count as normals."""
 
 MILLIMETRES = 0.001
+"""The scale guessed for 16-bit depth: metres per millimetre, the common unit of such files."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,10 @@ def _kind(files: list[Path], suffix: str) -> tuple[dict[str, Any] | None, str]:
     if mode in SIXTEEN_BIT_MODES:
         largest = max(int(np.asarray(_open(path)).max()) for path in files)
         task = {"kind": TargetKind.DEPTH, "encoding": "png16", "scale": MILLIMETRES}
-        return task, f"one 16-bit channel, values up to {largest}: depth in millimetres (scale)"
+        return (
+            task,
+            f"one 16-bit channel, values up to {largest}: depth in millimetres (scale {MILLIMETRES})",
+        )
     if mode == "RGB" and all(png_bit_depth(path) == 16 for path in files):
         return _normals_kind([read_rgb16_png(path) for path in files], "png16")
     if mode == "RGB":

@@ -180,8 +180,11 @@ def parse_manifest(data: Any, where: str) -> Manifest:
 
 
 def dump_manifest(manifest: Manifest) -> str:
-    """The manifest as YAML, leaving out the values that are the defaults."""
-    return yaml.safe_dump(manifest.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    """The manifest as YAML: the image folder, the table, each task's kind first, the splits;
+    other values that are the defaults are left out."""
+    data = {"images": manifest.images, **manifest.model_dump(mode="json", exclude_defaults=True)}
+    data["tasks"] = {name: {"kind": task["kind"], **task} for name, task in data["tasks"].items()}
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def _first_problem(error: ValidationError, data: dict) -> str:
