@@ -247,5 +247,5 @@ def test_a_missing_table_row_and_column(tmp_path):
     dataset = Folder(root, "train")
     assert len(summarise(dataset)["problems"]) == len(dataset) - ("0000" in dataset.stems)
     (root / "labels.csv").write_text("stem,species\n0000,cat\n")
-    with pytest.raises(NddrError, match="has no column 'animal' \\(it has stem, species\\)"):
+    with pytest.raises(NddrError, match=r"has no column 'animal' \(it has stem, species\)"):
         Folder(root, "train")

@@ -96,7 +96,7 @@ def test_list_splits_and_the_paper_invalid_colour(tmp_path):
 
 
 def test_a_folder_without_images_or_tasks_is_one_line(tmp_path):
-    with pytest.raises(NddrError, match="no image folder in .*: put the RGB images in"):
+    with pytest.raises(NddrError, match=r"no image folder in .*: put the RGB images in"):
         guess_manifest(tmp_path)
     save(np.zeros((H, W, 3), np.uint8), tmp_path / "images" / "a.png")
     with pytest.raises(NddrError, match="no task found in"):

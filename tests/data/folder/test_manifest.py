@@ -35,7 +35,7 @@ def test_a_manifest_reads_back_from_its_dump(tmp_path):
     path.write_text(dump_manifest(manifest))
     assert load_manifest(path) == manifest
     assert manifest.tasks["depth"].scale == 0.001 and manifest.tasks["normals"].invalid == (0, 0, 0)
-    assert list(yaml.safe_load(path.read_text())["tasks"]["depth"])[0] == "kind"
+    assert next(iter(yaml.safe_load(path.read_text())["tasks"]["depth"])) == "kind"
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_a_missing_or_unparsable_manifest(tmp_path):
     with pytest.raises(NddrError, match="does not exist: write one with `nddr data init"):
         load_manifest(path)
     path.write_text("tasks: [unclosed\n")
-    with pytest.raises(NddrError, match="is not valid UTF-8 YAML \\(line 2\\)"):
+    with pytest.raises(NddrError, match=r"is not valid UTF-8 YAML \(line 2\)"):
         load_manifest(path)
     path.write_text("- a list\n")
     with pytest.raises(NddrError, match="must hold a mapping with tasks and splits"):

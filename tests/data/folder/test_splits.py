@@ -41,15 +41,15 @@ def test_a_changed_image_set_is_reported_not_re_split(tmp_path):
     lists = fraction_split(tmp_path, images, 0.25, 0)
     before = {name: path.read_text() for name, path in lists.items()}
     grown = _images(tmp_path, ["e"])
-    with pytest.raises(NddrError, match="changed since .*\\(1 new, e.g. 'e'\\): delete splits/"):
+    with pytest.raises(NddrError, match=r"changed since .*\(1 new, e.g. 'e'\): delete splits/"):
         fraction_split(tmp_path, grown, 0.25, 0)
     (tmp_path / "images" / "e.png").unlink()
     (tmp_path / "images" / "a.png").unlink()
-    with pytest.raises(NddrError, match="1 gone, e.g. 'a'"):
+    with pytest.raises(NddrError, match=r"1 gone, e.g. 'a'"):
         fraction_split(tmp_path, find_images(tmp_path / "images"), 0.25, 0)
     assert {name: path.read_text() for name, path in lists.items()} == before
     lists["test"].unlink()
-    with pytest.raises(NddrError, match="exists without .*test.txt"):
+    with pytest.raises(NddrError, match=r"exists without .*test.txt"):
         fraction_split(tmp_path, images, 0.25, 0)
 
 
@@ -70,7 +70,7 @@ def test_folder_splits_take_the_images_below_each_folder(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(NddrError, match="is not below the image folder"):
         _stems(tmp_path, images, Splits(train="elsewhere", test="images/test"), "train")
-    with pytest.raises(NddrError, match="train split .*nowhere' does not exist"):
+    with pytest.raises(NddrError, match=r"train split .*nowhere' does not exist"):
         _stems(tmp_path, images, Splits(train="nowhere", test="images/test"), "train")
 
 
@@ -79,10 +79,10 @@ def test_bad_lists_are_one_line_errors(tmp_path):
     (tmp_path / "train.txt").write_text("a\nb\n")
     (tmp_path / "test.txt").write_text("b\n")
     splits = Splits(train="train.txt", test="test.txt")
-    with pytest.raises(NddrError, match="splits overlap: 'b' is in train \\(.*train.txt:2\\)"):
+    with pytest.raises(NddrError, match=r"splits overlap: 'b' is in train \(.*train.txt:2\)"):
         _stems(tmp_path, images, splits, "test")
     (tmp_path / "train.txt").write_text("a\na\n")
-    with pytest.raises(NddrError, match="train.txt:2: 'a' is listed twice \\(first on line 1\\)"):
+    with pytest.raises(NddrError, match=r"train.txt:2: 'a' is listed twice \(first on line 1\)"):
         _stems(tmp_path, images, splits, "train")
 
 
