@@ -26,10 +26,12 @@ def _imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.py")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted(DATA.rglob("*.py")), ids=lambda path: path.relative_to(DATA).as_posix()
+)
 def test_data_modules_import_no_higher_layer(path):
     higher = [name for name in _imported(path) if name.startswith(HIGHER)]
-    assert not higher, f"{path.name} imports {higher}"
+    assert not higher, f"{path.relative_to(DATA)} imports {higher}"
 
 
 def test_every_dataset_checks_splits_in_the_base():

@@ -133,8 +133,8 @@ def user_dataset(name: str) -> type[MultiTaskDataset]:
         )
     if not (isinstance(found, type) and issubclass(found, MultiTaskDataset)):
         raise NddrError(
-            f"dataset {name!r} is a {type(found).__name__}, not a MultiTaskDataset subclass: "
-            "subclass nddr.data.MultiTaskDataset"
+            f"dataset {name!r} is not a MultiTaskDataset subclass (it is of type "
+            f"{type(found).__name__!r}): subclass nddr.data.MultiTaskDataset"
         )
     return found
 
