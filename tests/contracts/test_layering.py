@@ -47,5 +47,11 @@ def test_every_dataset_checks_splits_in_the_base():
 
 
 def test_target_kinds_say_which_are_dense():
-    assert [kind for kind in TargetKind if kind.dense] == ["segmentation", "normals", "depth"]
+    dense = [kind for kind in TargetKind if kind.dense]
+    assert dense == ["segmentation", "normals", "depth", "saliency"]
+    assert [kind for kind in TargetKind if not kind.dense] == [
+        "classification",
+        "age",
+        "regression",
+    ]
     assert f"{TargetKind.AGE}" == "age" and TargetKind("normals") is TargetKind.NORMALS

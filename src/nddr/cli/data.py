@@ -158,7 +158,8 @@ def _print_report(report: dict) -> None:
             if "invalid_fraction" in stats:
                 facts.append(f"invalid {100 * stats['invalid_fraction']:.2f}%")
             if stats.get("min") is not None:
-                facts.append(f"range {stats['min']:.3g}..{stats['max']:.3g} m")
+                unit = " m" if stats["kind"] == "depth" else ""
+                facts.append(f"range {stats['min']:.3g}..{stats['max']:.3g}{unit}")
             print(f"  {name} ({stats['kind']})" + (": " + ", ".join(facts) if facts else ""))
             if "histogram" in stats:
                 _print_histogram(stats)
