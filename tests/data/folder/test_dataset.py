@@ -150,7 +150,10 @@ def test_other_encodings_and_stored_conventions(tmp_path):
                         "invalid": [65535, 65535, 65535]},
             "float_normals": {"kind": "normals", "file": "n/{stem}.npy", "encoding": "npy"},
             "depth": {"kind": "depth", "file": "d/{stem}.npy", "encoding": "npy", "invalid": -1},
+            "mask": {"kind": "saliency", "file": "m/{stem}.png", "threshold": 100, "ignore": 7},
+            "height": {"kind": "regression", "column": "height_cm"},
         },
+        "table": "heights.csv",
         "splits": {"train": "train.txt", "test": "test.txt"},
     }  # fmt: skip
     normals = unit_normals(0)
@@ -166,6 +169,10 @@ def test_other_encodings_and_stored_conventions(tmp_path):
         save_rgb16_png(encoded, tmp_path / "n16" / f"{stem}.png")
         save(normals * 3.0, tmp_path / "n" / f"{stem}.npy")
         save(stored_depth, tmp_path / "d" / f"{stem}.npy")
+        save(
+            np.array([[0, 99, 100, 7, 255, 0, 0, 0]] * H, np.uint8), tmp_path / "m" / f"{stem}.png"
+        )
+    (tmp_path / "heights.csv").write_text("stem,height_cm\na/x,171.5\nb,-3e2\n")
     (tmp_path / "train.txt").write_text("a/x.jpg\n\n")
     (tmp_path / "test.txt").write_text("b\n")
     sample = Folder(write_manifest(tmp_path, manifest), "train")[0]
@@ -174,6 +181,8 @@ def test_other_encodings_and_stored_conventions(tmp_path):
     np.testing.assert_allclose(sample["normals"][1:], normals[1:], atol=1e-4)
     np.testing.assert_allclose(sample["float_normals"], normals, atol=1e-6)
     assert sample["depth"][3, 3] == 0 and sample["depth"][0, 0] == 2.5
+    assert sample["mask"][0].tolist() == [0, 0, 1, IGNORE_INDEX, 1, 0, 0, 0]
+    assert sample["height"] == 171.5 and Folder(tmp_path, "test")[0]["height"] == -300.0
     assert Folder(tmp_path, "test").stems == ["b"]
 
 

@@ -58,6 +58,7 @@ def test_npy_and_16_bit_files_and_folder_splits(tmp_path):
             tmp_path / "photos" / f"{stem}.png",
         )
         save(labels(k, classes=5), tmp_path / "labels" / f"{stem}.png")
+        save((labels(k, classes=2) % 2 * 255).astype(np.uint8), tmp_path / "masks" / f"{stem}.png")
     (tmp_path / "scores.csv").write_text(
         "stem,score,label\ntrain/a,0.5,1\ntrain/b,1.5,0\ntest/c,2,2\n"
     )
@@ -72,7 +73,8 @@ def test_npy_and_16_bit_files_and_folder_splits(tmp_path):
     )
     assert (tasks["normals16"].kind, tasks["normals16"].encoding) == ("normals", "png16")
     assert tasks["labels"].classes == 5
-    assert tasks["label"].classes == 3 and "score" not in tasks
+    assert tasks["label"].classes == 3 and tasks["score"].kind == "regression"
+    assert (tasks["masks"].kind, tasks["masks"].threshold) == ("saliency", 255)
     assert "photos" not in tasks and any(
         note.startswith("skipped photos/: 8-bit RGB, but") for note in guess.notes
     )

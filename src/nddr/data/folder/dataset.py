@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from nddr.data.base import MultiTaskDataset, RawSample, TargetSpec, Transform
+from nddr.data.conventions import TargetKind
 from nddr.data.files import read_image, require_dir, require_file
-from nddr.data.folder.manifest import MANIFEST_NAME, STEM, ImageLevelTarget, load_manifest
+from nddr.data.folder.manifest import MANIFEST_NAME, STEM, load_manifest
 from nddr.data.folder.readers import DENSE_READERS
 from nddr.data.folder.splits import find_images, split_entries
 from nddr.data.folder.table import Table, read_table
@@ -51,7 +52,7 @@ class Folder(MultiTaskDataset):
         columns = {
             name: task.column or name
             for name, task in self.manifest.tasks.items()
-            if name in self.targets and isinstance(task, ImageLevelTarget)
+            if name in self.targets and not task.kind.dense
         }
         self._columns = columns
         self._table: Table | None = None
@@ -93,6 +94,9 @@ class Folder(MultiTaskDataset):
         raw: RawSample = {"image": image}
         for name in self.targets:
             task = self.manifest.tasks[name]
+            if task.kind == TargetKind.REGRESSION:
+                raw[name] = self._table.value(stem, self._columns[name])
+                continue
             if name in self._columns:
                 raw[name] = self._table.label(stem, self._columns[name], task)
                 continue

@@ -3,9 +3,11 @@
 The image folder is ``images/`` (or ``image``, ``rgb``, ``img``; else the folder with the most
 JPEGs). Every other folder whose files carry the images' stems becomes a task, its kind told
 from a few of its files: one 8-bit channel is segmentation (classes: the largest label + 1,
-255 ignored), one 16-bit channel is depth in millimetres, 8- or 16-bit RGB whose values decode
-to unit vectors is normals, float ``.npy`` of 3 channels normals and of one channel depth in
-metres. A CSV with a ``stem`` column gives one image-level task per other column. Splits are
+255 ignored), one 8-bit channel of 0 and 255 (or 0 and 1) only is a saliency mask, one 16-bit channel is
+depth in millimetres, 8- or 16-bit RGB whose values decode to unit vectors is normals, float
+``.npy`` of 3 channels normals and of one channel depth in metres. A CSV with a ``stem`` column
+gives one image-level task per other column: classification for integers or names, regression
+for other numbers. Splits are
 ``train.txt`` / ``test.txt`` (in the root or ``splits/``), ``train/`` and ``test/`` below the
 image folder, or else a seeded 20% test fraction. Each guess is said in one line.
 """
@@ -174,6 +176,13 @@ def _npy_kind(arrays: list[np.ndarray]) -> tuple[dict[str, Any] | None, str]:
 
 def _label_kind(arrays: list[np.ndarray]) -> tuple[dict[str, Any] | None, str]:
     values = np.unique(np.concatenate([array.ravel() for array in arrays]))
+    if set(values.tolist()) in ({0, 255}, {0, 1}):
+        threshold = int(values.max())
+        task = {"kind": TargetKind.SALIENCY, "threshold": threshold}
+        return task, (
+            f"one 8-bit channel of 0 and {threshold} only: a saliency mask (for two-class "
+            "segmentation set kind: segmentation, classes: 2)"
+        )
     labels = values[values != IGNORE_INDEX]
     if not labels.size:
         return None, f"every pixel looked at is {IGNORE_INDEX}"
@@ -248,7 +257,9 @@ def _column_task(values: list[str]) -> tuple[dict[str, Any] | None, str]:
     if numbers is None and len(names) <= IGNORE_INDEX and not _numeric(values):
         task = {"kind": TargetKind.CLASSIFICATION, "classes": len(names), "class_names": names}
         return task, f"{len(names)} names: classification, classes in name order"
-    return None, "numbers that are not class indices: no image-level kind reads them"
+    if _numeric(values):
+        return {"kind": TargetKind.REGRESSION}, "real numbers: regression"
+    return None, "neither class indices, class names nor numbers"
 
 
 def _numeric(values: list[str]) -> bool:

@@ -90,6 +90,16 @@ class DepthTarget(_DenseTarget):
     invalid: float = Field(0.0, description="stored value of invalid pixels")
 
 
+class SaliencyTarget(_DenseTarget):
+    """A binary mask in a one-channel 8-bit PNG: stored values at or above ``threshold`` are
+    salient (0/255 masks: 128; 0/1 masks: 1), the stored ``ignore`` value (if any) unlabelled.
+    Evaluated by max F-measure over thresholds and mIoU at 0.5 (:mod:`nddr.tasks.dense`)."""
+
+    kind: Literal[TargetKind.SALIENCY]
+    threshold: int = Field(128, ge=1, le=255, description="smallest stored salient value")
+    ignore: int | None = Field(None, ge=0, le=255, description="stored value of unlabelled pixels")
+
+
 class ImageLevelTarget(_ClassTarget):
     """One class (or age in years) per image, from a column of the manifest's CSV ``table``:
     integers 0..C-1, or class names when ``class_names`` are given."""
@@ -98,8 +108,20 @@ class ImageLevelTarget(_ClassTarget):
     column: str | None = Field(None, description="column of the table (default: the task name)")
 
 
+class RegressionTarget(_Strict):
+    """One real value per image, from a column of the manifest's CSV ``table``."""
+
+    kind: Literal[TargetKind.REGRESSION]
+    column: str | None = Field(None, description="column of the table (default: the task name)")
+
+
 Target = Annotated[
-    SegmentationTarget | NormalsTarget | DepthTarget | ImageLevelTarget,
+    SegmentationTarget
+    | NormalsTarget
+    | DepthTarget
+    | SaliencyTarget
+    | ImageLevelTarget
+    | RegressionTarget,
     Field(discriminator="kind"),
 ]
 
@@ -143,7 +165,14 @@ class Manifest(_Strict):
         return self
 
 
-_TARGET_MODELS = (SegmentationTarget, NormalsTarget, DepthTarget, ImageLevelTarget)
+_TARGET_MODELS = (
+    SegmentationTarget,
+    NormalsTarget,
+    DepthTarget,
+    SaliencyTarget,
+    ImageLevelTarget,
+    RegressionTarget,
+)
 
 
 def _kinds(model: type[BaseModel]) -> tuple[TargetKind, ...]:
@@ -227,6 +256,8 @@ __all__ = [
     "ImageLevelTarget",
     "Manifest",
     "NormalsTarget",
+    "RegressionTarget",
+    "SaliencyTarget",
     "SegmentationTarget",
     "Splits",
     "Target",

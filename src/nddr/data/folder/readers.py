@@ -17,7 +17,12 @@ import numpy as np
 
 from nddr.data.conventions import IGNORE_INDEX
 from nddr.data.files import _open, read_label_png, read_npy, read_rgb_png
-from nddr.data.folder.manifest import DepthTarget, NormalsTarget, SegmentationTarget
+from nddr.data.folder.manifest import (
+    DepthTarget,
+    NormalsTarget,
+    SaliencyTarget,
+    SegmentationTarget,
+)
 from nddr.data.image_file import SIXTEEN_BIT_MODES
 from nddr.data.nyuv2 import decode_normals_png, read_normals_npy
 from nddr.errors import NddrError
@@ -72,6 +77,16 @@ def read_depth(path: Path, target: DepthTarget) -> np.ndarray:
             f"the manifest's invalid value ({target.invalid:g})"
         )
     return depth.astype(np.float32)
+
+
+def read_saliency(path: Path, target: SaliencyTarget) -> np.ndarray:
+    """A one-channel 8-bit mask PNG as uint8 (H, W): 1 at or above ``threshold``, else 0; the
+    stored ``ignore`` value as 255."""
+    stored = read_label_png(path)
+    mask = (stored >= target.threshold).astype(np.uint8)
+    if target.ignore is not None:
+        mask[stored == target.ignore] = IGNORE_INDEX
+    return mask
 
 
 def png_bit_depth(path: Path) -> int | None:
@@ -133,6 +148,7 @@ DENSE_READERS: dict[str, Callable[[Path, object], np.ndarray]] = {
     "segmentation": read_segmentation,
     "normals": read_normals,
     "depth": read_depth,
+    "saliency": read_saliency,
 }
 """The reader of each dense target kind."""
 
@@ -143,5 +159,6 @@ __all__ = [
     "read_depth",
     "read_normals",
     "read_rgb16_png",
+    "read_saliency",
     "read_segmentation",
 ]

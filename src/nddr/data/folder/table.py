@@ -4,6 +4,7 @@ per task, keyed by the image's stem (column ``stem``)."""
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +25,7 @@ class Table:
 
     def label(self, stem: str, column: str, target: ImageLevelTarget) -> int:
         """The class index of ``stem`` in ``column``: an integer 0..C-1 or a class name."""
-        if stem not in self.rows:
-            raise NddrError(
-                f"table {str(self.path)!r} has no row for {stem!r}: add one (column "
-                f"{STEM_COLUMN!r})"
-            )
-        line, row = self.rows[stem]
-        text = row[column].strip()
-        where = f"{self.path}:{line}"
+        text, where = self._cell(stem, column)
         if target.class_names and text in target.class_names:
             return target.class_names.index(text)
         try:
@@ -48,6 +42,27 @@ class Table:
                 "raise classes in the manifest"
             )
         return value
+
+    def value(self, stem: str, column: str) -> float:
+        """The finite real number of ``stem`` in ``column``."""
+        text, where = self._cell(stem, column)
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise NddrError(f"{where}: {column} {text!r} is not a finite number: give one")
+        return value
+
+    def _cell(self, stem: str, column: str) -> tuple[str, str]:
+        """The text of a cell and where it is (``file:line``)."""
+        if stem not in self.rows:
+            raise NddrError(
+                f"table {str(self.path)!r} has no row for {stem!r}: add one (column "
+                f"{STEM_COLUMN!r})"
+            )
+        line, row = self.rows[stem]
+        return row[column].strip(), f"{self.path}:{line}"
 
 
 def read_table(path: Path, columns: list[str]) -> Table:
