@@ -81,3 +81,13 @@ def test_a_bad_user_class_is_one_line(user_package, name, fragment):
 def test_an_unknown_name_suggests_the_catalogue_and_the_class_form():
     with pytest.raises(NddrError, match=r"did you mean 'folder'.*, or a class as module:Class"):
         build_dataset("foldr", "somewhere")
+
+
+def test_a_config_names_a_user_class_without_touching_nddr(user_package):
+    from nddr.training.build import training_set
+    from nddr.training.config import build_config
+
+    data = {"name": f"{user_package}:Stripes", "options": {"count": 4}, "crop_size": 8}
+    train_set = training_set(build_config({"data": {**data, "scale_range": None, "flip": False}}))
+    assert len(train_set) == 4
+    assert train_set[1]["stripes"][0].tolist() == [0, 1, 0, 1, 0, 1, 0, 1]

@@ -217,7 +217,9 @@ def dump_manifest(manifest: Manifest) -> str:
 
 
 def _first_problem(error: ValidationError, data: dict) -> str:
-    problem = error.errors()[0]
+    problems = error.errors()
+    # A misspelt key also makes its intended key missing: name the misspelling.
+    problem = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
     location = [str(part) for part in problem["loc"]]
     if location[:1] == ["tasks"] and len(location) > 2:
         location.pop(2)  # the union member pydantic names after the task (its kind)
