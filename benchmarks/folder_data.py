@@ -1,11 +1,12 @@
 """Writes a ``folder`` dataset of random samples at a typical resolution, for ``nddr bench --data``.
 
-Each of ``--num`` samples is a JPEG image, an 8-bit segmentation PNG (40 classes, some pixels
+Each of ``--num`` samples is a JPEG image, an 8-bit segmentation PNG (``--classes``, some pixels
 255 = ignored), an 8-bit normals PNG ((n + 1) / 2 x 255, (0, 0, 0) invalid), a 16-bit depth PNG
 in millimetres (0 invalid) and a class in ``labels.csv``, with the ``dataset.yaml`` naming them
 and a seeded 10% test split. Nothing is downloaded.
 
     python benchmarks/folder_data.py --out /tmp/folder480 [--num 60] [--height 480 --width 640]
+        [--classes 40]
     nddr bench --data data.name=folder data.root=/tmp/folder480 data.crop_size=321 data.batch_size=10
 """
 
@@ -31,7 +32,7 @@ MANIFEST = {
 }
 
 
-def write_folder(root: Path, num: int, height: int, width: int) -> None:
+def write_folder(root: Path, num: int, height: int, width: int, classes: int) -> None:
     """``num`` random samples of ``height`` x ``width`` and their ``dataset.yaml`` in ``root``."""
     rng = np.random.default_rng(0)
     for folder in ("images", "segmentation", "normals", "depth"):
@@ -40,7 +41,7 @@ def write_folder(root: Path, num: int, height: int, width: int) -> None:
     for stem in stems:
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         Image.fromarray(image).save(root / "images" / f"{stem}.jpg", quality=95)
-        labels = rng.integers(0, 40, (height, width), dtype=np.uint8)
+        labels = rng.integers(0, classes, (height, width), dtype=np.uint8)
         labels[:8] = 255
         Image.fromarray(labels).save(root / "segmentation" / f"{stem}.png")
         normals = rng.normal(size=(height, width, 3))
@@ -52,7 +53,9 @@ def write_folder(root: Path, num: int, height: int, width: int) -> None:
         Image.fromarray(depth).save(root / "depth" / f"{stem}.png")
     rows = "".join(f"{stem},{rng.integers(10)}\n" for stem in stems)
     (root / "labels.csv").write_text("stem,scene\n" + rows)
-    (root / "dataset.yaml").write_text(yaml.safe_dump(MANIFEST, sort_keys=False))
+    manifest = {**MANIFEST, "tasks": {**MANIFEST["tasks"]}}
+    manifest["tasks"]["segmentation"] = {**MANIFEST["tasks"]["segmentation"], "classes": classes}
+    (root / "dataset.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
 
 
 def main() -> None:
@@ -61,8 +64,9 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=60, help="samples to write")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--classes", type=int, default=40, help="segmentation classes")
     args = parser.parse_args()
-    write_folder(Path(args.out), args.num, args.height, args.width)
+    write_folder(Path(args.out), args.num, args.height, args.width, args.classes)
     print(f"wrote {args.num} {args.width}x{args.height} samples and dataset.yaml to {args.out}")
 
 

@@ -459,10 +459,13 @@ def decode_normals_png(
     decodes to (near) zero length without being marked invalid is an error naming ``where``.
     """
     rgb = np.asarray(rgb)
-    invalid = np.all(rgb == np.array(invalid_rgb, dtype=rgb.dtype), axis=2)
-    decoded = 2.0 * rgb.astype(np.float64) / full_scale - 1.0
-    length = np.linalg.norm(decoded, axis=2)
-    bad = (length < _PNG_NEAR_ZERO) & ~invalid
+    red, green, blue = invalid_rgb
+    invalid = (rgb[..., 0] == red) & (rgb[..., 1] == green) & (rgb[..., 2] == blue)
+    # float32 holds every 8- and 16-bit value exactly; the squared length needs no square root
+    # until the valid pixels are scaled (as normalise_normals does for float normals).
+    decoded = rgb.astype(np.float32) * np.float32(2.0 / full_scale) - np.float32(1.0)
+    squared = np.einsum("hwc,hwc->hw", decoded, decoded)
+    bad = (squared < _PNG_NEAR_ZERO**2) & ~invalid
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise NddrError(
@@ -470,9 +473,9 @@ def decode_normals_png(
             f"(value {tuple(int(c) for c in rgb[row, col])}): encode normals as "
             f"{full_scale} (n + 1) / 2 and invalid pixels as {tuple(invalid_rgb)}"
         )
-    unit = decoded / np.where(invalid, 1.0, length)[..., None]
-    unit[invalid] = 0.0
-    return unit.astype(np.float32)
+    scale = np.zeros_like(squared)
+    np.divide(1.0, np.sqrt(squared, where=~invalid, out=scale), where=~invalid, out=scale)
+    return decoded * scale[..., None]
 
 
 def read_paper_normals(path: PathLike) -> np.ndarray:
