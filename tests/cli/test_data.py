@@ -137,6 +137,9 @@ def test_init_writes_a_manifest_that_check_accepts(tmp_path, capsys):
     assert main(["data", "init", str(root)]) == 2
     assert "exists: edit it, or pass --force" in capsys.readouterr().err
     assert main(["data", "init", str(root), "--force"]) == 0
+    grid = tmp_path / "grid.png"
+    assert main(["data", "show", "folder", str(root), "--num", "2", "--out", str(grid)]) == 0
+    assert Image.open(grid).width >= 4 * 128  # image | seg | normals | depth
 
 
 def test_check_folder_lists_every_bad_sample_with_its_file(tmp_path, capsys):
