@@ -64,19 +64,19 @@ def read_normals(path: Path, target: NormalsTarget) -> np.ndarray:
 def read_depth(path: Path, target: DepthTarget) -> np.ndarray:
     """Depth as float32 (H, W) metres (stored value x ``scale``); ``invalid`` pixels as 0."""
     stored = _read_depth_png16(path) if target.encoding == "png16" else _read_depth_npy(path)
-    invalid = stored == target.invalid
-    if np.isnan(stored).any():
+    if stored.dtype.kind == "f" and np.isnan(stored).any():
         raise NddrError(
             f"depth file {str(path)!r} has NaN depth: store invalid pixels as the manifest's "
             f"invalid value ({target.invalid:g})"
         )
-    depth = np.where(invalid, 0.0, stored.astype(np.float64) * target.scale)
+    depth = stored.astype(np.float32) * np.float32(target.scale)
+    depth[stored == target.invalid] = 0.0
     if not np.isfinite(depth).all() or (depth < 0).any():
         raise NddrError(
             f"depth file {str(path)!r} has infinite or negative depth: store invalid pixels as "
             f"the manifest's invalid value ({target.invalid:g})"
         )
-    return depth.astype(np.float32)
+    return depth
 
 
 def read_saliency(path: Path, target: SaliencyTarget) -> np.ndarray:
@@ -129,7 +129,7 @@ def _read_depth_png16(path: Path) -> np.ndarray:
             f"depth file {str(path)!r} has mode {image.mode}: the png16 encoding is one 16-bit "
             "channel (mode I;16)"
         )
-    return np.asarray(image).astype(np.float64)
+    return np.asarray(image)
 
 
 def _read_depth_npy(path: Path) -> np.ndarray:
@@ -141,7 +141,7 @@ def _read_depth_npy(path: Path) -> np.ndarray:
             f"depth file {str(path)!r} holds {stored.dtype.name} {stored.shape}: the npy "
             "encoding is numbers (H, W)"
         )
-    return stored.astype(np.float64)
+    return stored
 
 
 DENSE_READERS: dict[str, Callable[[Path, object], np.ndarray]] = {
