@@ -69,7 +69,8 @@ def read_depth(path: Path, target: DepthTarget) -> np.ndarray:
             f"depth file {str(path)!r} has NaN depth: store invalid pixels as the manifest's "
             f"invalid value ({target.invalid:g})"
         )
-    depth = stored.astype(np.float32) * np.float32(target.scale)
+    # Scaled in float64 and then rounded once: 1500 mm x 0.001 is 1.5 m, not 1.5000001.
+    depth = (stored * target.scale).astype(np.float32)
     depth[stored == target.invalid] = 0.0
     if not np.isfinite(depth).all() or (depth < 0).any():
         raise NddrError(
