@@ -44,21 +44,21 @@ class Folder(MultiTaskDataset):
         }
         self.select_targets(tasks)
         self.image_folder = self.root / self.manifest.images
-        images = find_images(self.image_folder)
-        self._images = images
+        self._images = find_images(self.image_folder)
         self._entries = split_entries(
-            self.root, self.image_folder, images, self.manifest.splits, split
+            self.root, self.image_folder, self._images, self.manifest.splits, split
         )
-        columns = {
+        self._columns = {
             name: task.column or name
             for name, task in self.manifest.tasks.items()
             if name in self.targets and not task.kind.dense
         }
-        self._columns = columns
         self._table: Table | None = None
-        if columns:
-            self._table = read_table(self.root / str(self.manifest.table), list(columns.values()))
-        self.stats = {"manifest": str(self.manifest_path), "images": len(images)}
+        if self._columns:
+            self._table = read_table(
+                self.root / str(self.manifest.table), list(self._columns.values())
+            )
+        self.stats = {"manifest": str(self.manifest_path), "images": len(self._images)}
 
     def __len__(self) -> int:
         return len(self._entries)
