@@ -501,7 +501,7 @@ DATA_ROWS = [
         ["check", "folder", "{empty}"],
         "dataset.yaml' does not exist: write one with `nddr data init",
     ),
-    (["check", "folder", "{root}", "--set", "manifest=typo.yaml"], "unknown key 'optim': use images"),
+    (["check", "folder", "{root}", "--set", "manifest=typo.yaml"], "unknown key 'optim': use"),
     (["check", "folder", "{root}", "--set", "manifest=list.yaml"], "must hold a mapping"),
     (["check", "folder", "{empty}", "--set", "size=3"], "unknown option of dataset 'folder'"),
     (["init", "{missing}"], "is not a directory: pass the data root"),
