@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from nddr.cli import main
+from tests.data.folder.test_dataset import make_folder
 from tests.data.test_imdb_wiki import row, write_face, write_mat
 from tests.data.test_nyuv2 import make_nyudmt
 from tests.data.test_nyuv2_prepare import truth, write_labeled, write_mapping, write_splits
@@ -120,3 +121,47 @@ def test_check_imdb_wiki_prints_the_filter_counts(tmp_path, capsys):
     assert "train: 3 samples" in out and "test: 1 samples" in out
     assert "kept 4" in out and "multiple_faces" in out
     assert "male:100.0%" in out
+
+
+def test_init_writes_a_manifest_that_check_accepts(tmp_path, capsys):
+    root = make_folder(tmp_path)
+    (root / "dataset.yaml").unlink()
+    assert main(["data", "init", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "seg: seg/{stem}.png (6 of 6 images)" in out and "segmentation with 3 classes" in out
+    assert f"wrote {root / 'dataset.yaml'}" in out
+    assert main(["data", "check", "folder", str(root), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["train"]["count"] + report["splits"]["test"]["count"] == 6
+    assert report["splits"]["test"]["targets"]["depth"]["min"] > 0.5
+    assert main(["data", "init", str(root)]) == 2
+    assert "exists: edit it, or pass --force" in capsys.readouterr().err
+    assert main(["data", "init", str(root), "--force"]) == 0
+    grid = tmp_path / "grid.png"
+    assert main(["data", "show", "folder", str(root), "--num", "2", "--out", str(grid)]) == 0
+    assert Image.open(grid).width >= 4 * 128  # image | seg | normals | depth
+
+
+def test_check_folder_lists_every_bad_sample_with_its_file(tmp_path, capsys):
+    root = make_folder(tmp_path)
+    (root / "depth" / "0004.png").unlink()
+    bad = np.full((6, 8), 5, np.uint8)
+    Image.fromarray(bad).save(root / "seg" / "0001.png")
+    assert main(["data", "check", "folder", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert f"depth file {str(root / 'depth' / '0004.png')!r} does not exist" in captured.out
+    assert "seg/0001.png' has label 5, outside 0..2" in captured.out
+    assert "2 bad samples" in captured.err
+
+
+def test_check_help_lists_folder_and_the_class_form(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "check", "--help"])
+    out = capsys.readouterr().out
+    assert "folder" in out and "module:Class" in out
+    with pytest.raises(SystemExit):
+        main(["data", "--help"])
+    assert (
+        "folder       your images and targets, described by ROOT/dataset.yaml"
+        in capsys.readouterr().out
+    )

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from nddr.cli import main
+from tests.data.folder.test_dataset import CLASS_NAMES, make_folder
 from tests.helpers import TINY
 
 
@@ -96,3 +97,41 @@ def test_bf16_autocast_and_channels_last_on_cpu(tmp_path):
     assert all(
         np.isfinite(value) for values in summary["results"].values() for value in values.values()
     )
+
+
+def test_train_eval_predict_on_a_folder_dataset(tmp_path, capsys):
+    stems = [f"{k:02d}" for k in range(10)]
+    root = make_folder(tmp_path / "data", stems, size=(32, 40))
+    config = {
+        **TINY,
+        "name": "folder-run",
+        "data": {
+            **TINY["data"],
+            "name": "folder",
+            "root": str(root),
+            "tasks": ["segmentation", "animal"],
+            "options": {},
+            "batch_size": 4,
+        },
+        "optim": {"steps": 2, "lr": 0.01},
+    }
+    path = tmp_path / "folder.yaml"
+    path.write_text(json.dumps(config))
+    assert main(["train", str(path), f"run.out={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "miou" in out and "accuracy" in out
+    run_dir = tmp_path / "folder-run"
+    assert (root / "splits" / "test.txt").read_text().count("\n") == 3
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert set(evaluated) == {"segmentation", "animal"}
+    trained = json.loads((run_dir / "results.json").read_text())["results"]
+    assert evaluated["animal"]["accuracy"] == trained["animal"]["accuracy"]
+    out_dir = tmp_path / "predictions"
+    assert (
+        main(["predict", str(run_dir), str(root / "images" / "00.png"), "--out", str(out_dir)]) == 0
+    )
+    predicted = json.loads((out_dir / "predictions.json").read_text())["00.png"]
+    assert predicted["animal"]["class"] in CLASS_NAMES
+    labels = np.load(out_dir / "00_segmentation.npy")
+    assert labels.shape == (32, 40) and labels.max() < 3

@@ -497,6 +497,18 @@ DATA_ROWS = [
     ([*PREPARE, "--labeled", "{missing}.mat"], "does not exist"),
     ([*PREPARE, "--labeled", "{a_file}"], "is not a readable MATLAB .mat file"),
     ([*PREPARE[:1], "scenes", *PREPARE[2:], "--labeled", "x"], "invalid choice: 'scenes'"),
+    (
+        ["check", "folder", "{empty}"],
+        "dataset.yaml' does not exist: write one with `nddr data init",
+    ),
+    (["check", "folder", "{root}", "--set", "manifest=typo.yaml"], "unknown key 'optim': use"),
+    (["check", "folder", "{root}", "--set", "manifest=list.yaml"], "must hold a mapping"),
+    (["check", "folder", "{empty}", "--set", "size=3"], "unknown option of dataset 'folder'"),
+    (["init", "{missing}"], "is not a directory: pass the data root"),
+    (["init", "{empty}"], "no image folder in"),
+    (["check", "nddr.nowhere:Thing", "{empty}"], "module 'nddr.nowhere' cannot be imported"),
+    (["check", "nddr.data.base:Nothing"], "has no 'Nothing': check the class name"),
+    (["check", "nddr.data.base:check_sample"], "is not a MultiTaskDataset subclass"),
 ]
 
 

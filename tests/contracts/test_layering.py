@@ -26,10 +26,12 @@ def _imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.py")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted(DATA.rglob("*.py")), ids=lambda path: path.relative_to(DATA).as_posix()
+)
 def test_data_modules_import_no_higher_layer(path):
     higher = [name for name in _imported(path) if name.startswith(HIGHER)]
-    assert not higher, f"{path.name} imports {higher}"
+    assert not higher, f"{path.relative_to(DATA)} imports {higher}"
 
 
 def test_every_dataset_checks_splits_in_the_base():
@@ -45,5 +47,11 @@ def test_every_dataset_checks_splits_in_the_base():
 
 
 def test_target_kinds_say_which_are_dense():
-    assert [kind for kind in TargetKind if kind.dense] == ["segmentation", "normals", "depth"]
+    dense = [kind for kind in TargetKind if kind.dense]
+    assert dense == ["segmentation", "normals", "depth", "saliency"]
+    assert [kind for kind in TargetKind if not kind.dense] == [
+        "classification",
+        "age",
+        "regression",
+    ]
     assert f"{TargetKind.AGE}" == "age" and TargetKind("normals") is TargetKind.NORMALS

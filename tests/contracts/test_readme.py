@@ -50,3 +50,27 @@ def test_config_reference_matches_the_command():
     from nddr.training.config import config_reference
 
     assert config_reference() in README
+
+
+def test_own_data_example_reads_a_folder_laid_out_as_it_says(tmp_path):
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from nddr.data.folder.dataset import Folder
+
+    own_data = README.split("## Your own data", 1)[1]
+    manifest = re.search(r"```yaml\n(.*?)```", own_data, flags=re.S).group(1)
+    assert len(manifest.strip().splitlines()) <= 10
+    (tmp_path / "dataset.yaml").write_text(manifest)
+    for folder in ("images", "labels", "depth"):
+        (tmp_path / folder).mkdir()
+    stems = ["0001", "0002"]
+    for stem in stems:
+        Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "images" / f"{stem}.jpg")
+        Image.fromarray(np.full((4, 6), 4, np.uint8)).save(tmp_path / "labels" / f"{stem}.png")
+        Image.fromarray(np.full((4, 6), 1500, np.uint16)).save(tmp_path / "depth" / f"{stem}.png")
+    (tmp_path / "scenes.csv").write_text("stem,indoor\n0001,indoor\n0002,0\n")
+    sample = Folder(tmp_path, "test")[0]
+    assert sample["segmentation"].max() == 4 and sample["depth"][0, 0] == 1.5
+    assert yaml.safe_load(manifest)["tasks"]["indoor"]["class_names"] == ["outdoor", "indoor"]

@@ -117,3 +117,16 @@ def test_values_are_keywords_and_each_augmentation_is_off_unless_given():
     plain = JointTransform(TARGETS, train=True)(sample, torch.Generator().manual_seed(0))
     evaluation = JointTransform(TARGETS, train=False)(sample)
     assert all(torch.equal(plain[key], evaluation[key]) for key in evaluation)
+
+
+def test_saliency_pads_with_ignore_and_regression_stays_a_float():
+    targets = {"saliency": TargetSpec("saliency"), "score": TargetSpec("regression")}
+    sample = {
+        "image": np.zeros((4, 5, 3), np.uint8),
+        "saliency": np.ones((4, 5), np.uint8),
+        "score": 2.75,
+    }
+    out = JointTransform(targets, train=True, crop_size=(6, 8))(sample)
+    assert out["saliency"].dtype == torch.int64 and out["saliency"].shape == (6, 8)
+    assert (out["saliency"][4:] == 255).all() and (out["saliency"][:4, :5] == 1).all()
+    assert out["score"].dtype == torch.float32 and out["score"].item() == 2.75

@@ -212,6 +212,12 @@ def random_batch(
             elif spec.kind == "normals":
                 normals = rng.normal(size=(height, width, 3)).astype(np.float32)
                 sample[name] = normals / np.linalg.norm(normals, axis=-1, keepdims=True)
+            elif spec.kind == "saliency":
+                sample[name] = rng.integers(0, 2, (height, width), dtype=np.uint8)
+            elif spec.kind == "regression":
+                sample[name] = float(rng.normal())
+            elif spec.num_classes:
+                sample[name] = int(rng.integers(0, spec.num_classes))
             else:
                 sample[name] = rng.uniform(0.5, 10.0, (height, width)).astype(np.float32)
         samples.append(JointTransform(targets, train=False)(sample))

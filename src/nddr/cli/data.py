@@ -1,4 +1,5 @@
-"""``nddr data``: convert (prepare), validate (check) and look at (show) datasets."""
+"""``nddr data``: convert (prepare), describe (init), validate (check) and look at (show)
+datasets."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-from nddr.data import DATASETS, SPLITS, build_dataset
+from nddr.data import DATASETS, SPLITS, USER_DATASET, build_dataset
 from nddr.errors import NddrError
 
 SHOW_SPLIT = "train"
 """The split ``nddr data show`` draws from without ``--split``."""
 
-HELP = "prepare, check and show datasets"
+HELP = "prepare, describe, check and show datasets"
 """The one line ``nddr --help`` shows for this command."""
 
 
@@ -36,12 +37,24 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     prepare.add_argument("--normals", help="folder of ground-truth normals (else from depth)")
     prepare.add_argument("--out", required=True, help="output folder")
 
+    init = actions.add_parser(
+        "init",
+        help="write a starting dataset.yaml for your folder",
+        description="Look at a folder (which sub-folders hold files with the images' stems, "
+        "their dtypes, value ranges and channels; CSV columns) and write the dataset.yaml of the "
+        "folder dataset it suggests, saying what was guessed.",
+    )
+    init.add_argument("root", metavar="DIR", help="the dataset folder")
+    init.add_argument("--force", action="store_true", help="replace an existing dataset.yaml")
+
     for action, text in (
         ("check", "validate every sample; print counts, class histograms, invalid pixels"),
         ("show", "write a grid of samples as PNG"),
     ):
         sub = actions.add_parser(action, help=text, description=text)
-        sub.add_argument("dataset", metavar="NAME", help=", ".join(DATASETS))
+        sub.add_argument(
+            "dataset", metavar="NAME", help=f"{', '.join(DATASETS)}, or {USER_DATASET}"
+        )
         sub.add_argument(
             "root", nargs="?", help="dataset folder (built-in datasets: cache folder, optional)"
         )
@@ -67,12 +80,15 @@ def _catalogue() -> str:
     lines = ["Datasets:"]
     for name, entry in DATASETS.items():
         lines.append(f"  {name:<12} {entry.description}{' [built in]' if entry.builtin else ''}")
+    lines.append(f"  {USER_DATASET:<12} your own MultiTaskDataset subclass, e.g. mypkg.data:Mine")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "prepare":
         return _prepare(args)
+    if args.action == "init":
+        return _init(args)
     options = _options(args.set)
     tasks = args.tasks.split(",") if args.tasks else None
     splits = [args.split] if args.split else list(SPLITS)
@@ -142,7 +158,8 @@ def _print_report(report: dict) -> None:
             if "invalid_fraction" in stats:
                 facts.append(f"invalid {100 * stats['invalid_fraction']:.2f}%")
             if stats.get("min") is not None:
-                facts.append(f"range {stats['min']:.3g}..{stats['max']:.3g} m")
+                unit = " m" if stats["kind"] == "depth" else ""
+                facts.append(f"range {stats['min']:.3g}..{stats['max']:.3g}{unit}")
             print(f"  {name} ({stats['kind']})" + (": " + ", ".join(facts) if facts else ""))
             if "histogram" in stats:
                 _print_histogram(stats)
@@ -226,4 +243,23 @@ def _prepare(args: argparse.Namespace) -> int:
         f"wrote {counts['images']} images to {args.out}: {counts['train']} train, "
         f"{counts['val']} test; normals computed from depth for {counts['normals_from_depth']}"
     )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from nddr.data.folder.guess import guess_manifest
+    from nddr.data.folder.manifest import MANIFEST_NAME, dump_manifest
+    from nddr.io import atomic_write
+
+    root = Path(args.root)
+    path = root / MANIFEST_NAME
+    if path.exists() and not args.force:
+        raise NddrError(f"{str(path)!r} exists: edit it, or pass --force to replace it")
+    guess = guess_manifest(root)
+    text = dump_manifest(guess.manifest)
+    with atomic_write(path) as temp:
+        Path(temp).write_text(text, encoding="utf-8")
+    for note in guess.notes:
+        print(f"  {note}")
+    print(f"wrote {path}:\n{text}check it with: nddr data check folder {root}")
     return 0

@@ -20,7 +20,7 @@ DEFAULT_MAX_SIZE = 1024
 """Longer side, in pixels, of what the network sees: a 4000 x 3000 photo runs in seconds."""
 
 
-HELP = "predict on images: coloured segmentation, normals, depth; labels as JSON"
+HELP = "predict on images: coloured segmentation, normals, depth, saliency; labels as JSON"
 """The one line ``nddr --help`` shows for this command."""
 
 
@@ -30,9 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         help=HELP,
         description="Run a checkpoint (run folder, checkpoint folder or model .safetensors) on "
         "images. Writes per image and dense task a PNG at the image's size (segmentation in "
-        "the class palette, normals as RGB = (n + 1) / 2, depth on a colour ramp, plus the raw "
-        ".npy) and one predictions.json with image-level tasks (class and probability, "
-        "expected age). Outputs mirror each image's path relative to the folder all inputs "
+        "the class palette, normals as RGB = (n + 1) / 2, depth on a colour ramp, saliency "
+        "probability in grey, plus the raw .npy) and one predictions.json with image-level "
+        "tasks (class and probability, expected age, regression value). Outputs mirror each image's path relative to the folder all inputs "
         "share: a/x.png and b/x.png give OUT/a/x_TASK.png and OUT/b/x_TASK.png (x.png and x.jpg "
         "in one folder keep their suffix: x.png_TASK.png), and predictions.json is keyed by that "
         "relative path. Images are read as displayed: EXIF orientation applied, 16-bit scaled "

@@ -1,4 +1,5 @@
-"""Datasets of tasks: NYUv2 and IMDB-WIKI (user files), Scenes and MultiDigits (built in).
+"""Datasets of tasks: NYUv2, IMDB-WIKI and any folder described by a ``dataset.yaml`` (user
+files), Scenes and MultiDigits (built in), and a user's own class named ``module:Class``.
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
 :mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
@@ -59,7 +60,15 @@ DATASETS: dict[str, DatasetEntry] = {
         "IMDB-WIKI faces: age (100 classes), gender (paper §5.2)",
         builtin=False,
     ),
+    "folder": DatasetEntry(
+        "nddr.data.folder.dataset:Folder",
+        "your images and targets, described by ROOT/dataset.yaml (nddr data init ROOT)",
+        builtin=False,
+    ),
 }
+
+USER_DATASET = "module:Class"
+"""How a dataset name names a user's own :class:`MultiTaskDataset` subclass instead."""
 
 
 def build_dataset(
@@ -70,17 +79,24 @@ def build_dataset(
     tasks: list[str] | None = None,
     **options: object,
 ) -> MultiTaskDataset:
-    """The dataset ``name`` (see :data:`DATASETS`) read from ``root``.
+    """The dataset ``name`` (see :data:`DATASETS`, or a user's class as ``module:Class``) read
+    from ``root``.
 
-    For built-in datasets ``root`` is the cache folder (``None``: the default cache). ``options``
-    go to the dataset's constructor; an unknown one is an error naming the accepted ones.
+    For built-in datasets ``root`` is the cache folder (``None``: the default cache); a user's
+    class gets ``root`` as given. ``options`` go to the dataset's constructor; an unknown one is
+    an error naming the accepted ones.
     """
-    if name not in DATASETS:
-        raise unknown_choice("dataset", name, DATASETS)
-    entry = DATASETS[name]
-    if root is None and not entry.builtin:
-        raise NddrError(f"dataset {name!r} reads the user's files: pass the folder holding them")
-    dataset = entry.dataset
+    if ":" in name:
+        dataset = user_dataset(name)
+    elif name in DATASETS:
+        entry = DATASETS[name]
+        if root is None and not entry.builtin:
+            raise NddrError(
+                f"dataset {name!r} reads the user's files: pass the folder holding them"
+            )
+        dataset = entry.dataset
+    else:
+        raise unknown_choice("dataset", name, DATASETS, also=f", or a class as {USER_DATASET}")
     accepted = [
         parameter.name
         for parameter in inspect.signature(dataset).parameters.values()
@@ -94,7 +110,37 @@ def build_dataset(
     return dataset(root, split, transform, tasks, **options)
 
 
+def user_dataset(name: str) -> type[MultiTaskDataset]:
+    """The class a ``module:Class`` dataset name names, which must subclass
+    :class:`~nddr.data.base.MultiTaskDataset`; each way it can fail is a one-line error."""
+    from nddr.data.base import MultiTaskDataset
+
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute or ":" in attribute:
+        raise NddrError(f"dataset {name!r} is not {USER_DATASET}, e.g. mypackage.data:MyDataset")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # an import can raise anything; it is the user's module
+        raise NddrError(
+            f"dataset {name!r}: module {module_name!r} cannot be imported "
+            f"({type(error).__name__}: {error}): install it or put its folder on PYTHONPATH"
+        ) from None
+    found = getattr(module, attribute, None)
+    if found is None:
+        raise NddrError(
+            f"dataset {name!r}: module {module_name!r} ({getattr(module, '__file__', '')}) has "
+            f"no {attribute!r}: check the class name"
+        )
+    if not (isinstance(found, type) and issubclass(found, MultiTaskDataset)):
+        raise NddrError(
+            f"dataset {name!r} is not a MultiTaskDataset subclass (it is of type "
+            f"{type(found).__name__!r}): subclass nddr.data.MultiTaskDataset"
+        )
+    return found
+
+
 _LAZY = {
+    "Folder": "nddr.data.folder.dataset",
     "IMDBWiki": "nddr.data.imdb_wiki",
     "JointTransform": "nddr.data.transforms",
     "MultiDigits": "nddr.data.multidigits",
@@ -119,7 +165,9 @@ __all__ = [
     "DATASETS",
     "IGNORE_INDEX",
     "SPLITS",
+    "USER_DATASET",
     "DatasetEntry",
+    "Folder",
     "IMDBWiki",
     "JointTransform",
     "MultiDigits",
@@ -130,4 +178,5 @@ __all__ = [
     "TargetSpec",
     "build_dataset",
     "check_sample",
+    "user_dataset",
 ]

@@ -12,8 +12,11 @@ segmentation    uint8 (H, W)                 class 0..C-1, :data:`IGNORE_INDEX` 
 normals         float32 (H, W, 3)            unit (x right, y up, z toward the camera);
                                              (0, 0, 0) = invalid
 depth           float32 (H, W)               metres; 0 = invalid; never NaN
+saliency        uint8 (H, W)                 0 = background, 1 = salient,
+                                             :data:`IGNORE_INDEX` = unlabelled
 classification  int                          class 0..C-1 (gender, digits)
 age             int                          age in years 0..C-1 (C = 100 classes)
+regression      float                        a finite real value per image
 ============== ============================ =================================================
 """
 
@@ -130,19 +133,9 @@ def check_sample(sample: RawSample, targets: Mapping[str, TargetSpec], where: st
             raise NddrError(f"{where}: target {name!r} is missing")
         value = sample[name]
         if spec.kind in IMAGE_LEVEL_KINDS:
-            if isinstance(value, np.ndarray):
-                value = value.item() if value.size == 1 else value
-            if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < spec.num_classes:
-                raise NddrError(
-                    f"{where}: {name} label {value!r} is outside 0..{spec.num_classes - 1}"
-                )
+            _check_image_level(value, name, spec, where)
             continue
-        expected = {
-            "segmentation": (np.uint8, 2),
-            "normals": (np.float32, 3),
-            "depth": (np.float32, 2),
-        }
-        dtype, ndim = expected[spec.kind]
+        dtype, ndim = _DENSE_ARRAYS[spec.kind]
         if not isinstance(value, np.ndarray) or value.dtype != dtype or value.ndim != ndim:
             raise NddrError(
                 f"{where}: {name} must be {np.dtype(dtype).name} with {ndim} dims, got {_describe(value)}"
@@ -157,6 +150,13 @@ def check_sample(sample: RawSample, targets: Mapping[str, TargetSpec], where: st
                 raise NddrError(
                     f"{where}: {name} has label {int(value[bad][0])} outside 0..{spec.num_classes - 1} "
                     f"and {IGNORE_INDEX} (ignore); remap the labels"
+                )
+        elif spec.kind == "saliency":
+            bad = (value > 1) & (value != IGNORE_INDEX)
+            if bad.any():
+                raise NddrError(
+                    f"{where}: {name} has value {int(value[bad][0])}: a saliency mask holds 0 "
+                    f"(background), 1 (salient) and {IGNORE_INDEX} (unlabelled); threshold it"
                 )
         elif spec.kind == "depth":
             if not np.isfinite(value).all() or (value < 0).any():
@@ -174,6 +174,30 @@ def check_sample(sample: RawSample, targets: Mapping[str, TargetSpec], where: st
                     f"{where}: {name} has normals of zero or non-unit length outside the invalid mask "
                     "(invalid pixels must be (0, 0, 0))"
                 )
+
+
+_DENSE_ARRAYS = {
+    "segmentation": (np.uint8, 2),
+    "normals": (np.float32, 3),
+    "depth": (np.float32, 2),
+    "saliency": (np.uint8, 2),
+}
+"""The raw dtype and number of dimensions of each dense kind (the module table)."""
+
+
+def _check_image_level(value: object, name: str, spec: TargetSpec, where: str) -> None:
+    """A class label in 0..C-1, or for regression a finite float."""
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.size == 1 else value
+    if spec.kind == "regression":
+        if not isinstance(value, (float, np.floating)) or not np.isfinite(value):
+            raise NddrError(
+                f"{where}: {name} value {value!r} is not a finite float: give a real number "
+                "(NaN and infinity are not targets)"
+            )
+        return
+    if not isinstance(value, (int, np.integer)) or not 0 <= int(value) < spec.num_classes:
+        raise NddrError(f"{where}: {name} label {value!r} is outside 0..{spec.num_classes - 1}")
 
 
 __all__ = [

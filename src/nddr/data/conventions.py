@@ -15,6 +15,9 @@ IGNORE_INDEX = 255
 SPLITS = ("train", "test")
 """The splits of every dataset."""
 
+SALIENCY_CLASSES = ("background", "salient")
+"""The two classes of a saliency mask, in label order (0, 1)."""
+
 ENCODING_SCALE = 127.5
 """e = ENCODING_SCALE (n + 1) = (n + 1) / 2 * 255: the 8-bit normal encoding of NYUv2's PNGs."""
 ENCODED_PREFIX = "encoded_"
@@ -27,8 +30,10 @@ class TargetKind(StrEnum):
     SEGMENTATION = "segmentation"
     NORMALS = "normals"
     DEPTH = "depth"
+    SALIENCY = "saliency"
     CLASSIFICATION = "classification"
     AGE = "age"
+    REGRESSION = "regression"
 
     @property
     def dense(self) -> bool:
@@ -37,12 +42,14 @@ class TargetKind(StrEnum):
 
     @property
     def has_classes(self) -> bool:
-        """Whether the target needs a class count."""
-        return self is not TargetKind.NORMALS and self is not TargetKind.DEPTH
+        """Whether the target needs a class count (saliency's two classes are fixed)."""
+        return self in CLASS_KINDS
 
 
-DENSE_KINDS = (TargetKind.SEGMENTATION, TargetKind.NORMALS, TargetKind.DEPTH)
-IMAGE_LEVEL_KINDS = (TargetKind.CLASSIFICATION, TargetKind.AGE)
+DENSE_KINDS = (TargetKind.SEGMENTATION, TargetKind.NORMALS, TargetKind.DEPTH, TargetKind.SALIENCY)
+IMAGE_LEVEL_KINDS = (TargetKind.CLASSIFICATION, TargetKind.AGE, TargetKind.REGRESSION)
+CLASS_KINDS = (TargetKind.SEGMENTATION, TargetKind.CLASSIFICATION, TargetKind.AGE)
+"""The kinds whose targets are labels 0..C-1 of a dataset's own class count."""
 TARGET_KINDS = DENSE_KINDS + IMAGE_LEVEL_KINDS
 
 

@@ -446,28 +446,36 @@ def normalise_normals(normals: np.ndarray, where: str) -> np.ndarray:
     return (normals * scale[..., None]).astype(np.float32, copy=False)
 
 
-def decode_normals_png(rgb: np.ndarray, where: str) -> np.ndarray:
+def decode_normals_png(
+    rgb: np.ndarray,
+    where: str,
+    full_scale: int = 255,
+    invalid_rgb: tuple[int, int, int] = NORMALS_INVALID_RGB,
+) -> np.ndarray:
     """The paper's normal encoding, uint8 (H, W, 3), as unit float32 normals.
 
-    ``n = 2 v / 255 - 1``, L2-normalised; (255, 255, 255) is invalid and becomes (0, 0, 0). A
-    pixel that decodes to (near) zero length without being marked invalid is an error naming
-    ``where``.
+    ``n = 2 v / full_scale - 1`` (255: 8-bit PNGs, 65535: 16-bit), L2-normalised; pixels equal to
+    ``invalid_rgb`` (the paper's: (255, 255, 255)) are invalid and become (0, 0, 0). A pixel that
+    decodes to (near) zero length without being marked invalid is an error naming ``where``.
     """
     rgb = np.asarray(rgb)
-    invalid = np.all(rgb == np.array(NORMALS_INVALID_RGB, dtype=rgb.dtype), axis=2)
-    decoded = 2.0 * rgb.astype(np.float64) / 255.0 - 1.0
-    length = np.linalg.norm(decoded, axis=2)
-    bad = (length < _PNG_NEAR_ZERO) & ~invalid
+    red, green, blue = invalid_rgb
+    invalid = (rgb[..., 0] == red) & (rgb[..., 1] == green) & (rgb[..., 2] == blue)
+    # float32 holds every 8- and 16-bit value exactly; the squared length needs no square root
+    # until the valid pixels are scaled (as normalise_normals does for float normals).
+    decoded = rgb.astype(np.float32) * np.float32(2.0 / full_scale) - np.float32(1.0)
+    squared = np.einsum("hwc,hwc->hw", decoded, decoded)
+    bad = (squared < _PNG_NEAR_ZERO**2) & ~invalid
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise NddrError(
             f"{where} has a normal of (near) zero length at row {row}, column {col} "
             f"(value {tuple(int(c) for c in rgb[row, col])}): encode normals as "
-            f"255 (n + 1) / 2 and invalid pixels as {NORMALS_INVALID_RGB}"
+            f"{full_scale} (n + 1) / 2 and invalid pixels as {tuple(invalid_rgb)}"
         )
-    unit = decoded / np.where(invalid, 1.0, length)[..., None]
-    unit[invalid] = 0.0
-    return unit.astype(np.float32)
+    scale = np.zeros_like(squared)
+    np.divide(1.0, np.sqrt(squared, where=~invalid, out=scale), where=~invalid, out=scale)
+    return decoded * scale[..., None]
 
 
 def read_paper_normals(path: PathLike) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from nddr.data.conventions import IGNORE_INDEX, TargetKind
-from nddr.data.visualize import depth_rgb, normals_rgb, segmentation_rgb
+from nddr.data.visualize import depth_rgb, normals_rgb, saliency_rgb, segmentation_rgb
 
 
 def target_picture(
@@ -18,8 +18,9 @@ def target_picture(
     """One sample's target ``name`` of ``kind`` in raw conventions as an RGB panel (dense kinds)
     or a caption (image-level kinds).
 
-    Normals may be (H, W, 3) or (3, H, W) and depth (H, W) or (1, H, W), so raw targets and
-    network predictions draw alike.
+    Normals may be (H, W, 3) or (3, H, W) and depth and saliency (H, W) or (1, H, W), so raw
+    targets and network predictions draw alike (a saliency mask in black and white, a predicted
+    probability in grey).
     """
     kind = TargetKind(kind)
     if kind is TargetKind.SEGMENTATION:
@@ -31,6 +32,11 @@ def target_picture(
     if kind is TargetKind.DEPTH:
         value = np.asarray(value)
         return depth_rgb(value.reshape(value.shape[-2:]))
+    if kind is TargetKind.SALIENCY:
+        value = np.asarray(value)
+        return saliency_rgb(value.reshape(value.shape[-2:]), IGNORE_INDEX)
     if kind is TargetKind.AGE:
         return f"{name} {float(value):.0f}"
+    if kind is TargetKind.REGRESSION:
+        return f"{name} {float(value):.4g}"
     return f"{name} {int(value)}"

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, TargetKind, check_sample
+from nddr.data.conventions import SALIENCY_CLASSES
 from nddr.data.pictures import target_picture
 from nddr.data.visualize import grid
 from nddr.errors import NddrError
@@ -21,9 +22,10 @@ def summarise(
 ) -> dict[str, Any]:
     """Read and check every sample (or the first ``limit``); count classes and invalid pixels.
 
-    Returns ``count``, ``checked``, per target a ``histogram`` (classes) and/or
-    ``invalid_fraction`` (dense targets), depth ``min``/``max``, and ``problems``: one line per
-    sample that breaks the conventions (the file and what is wrong).
+    Returns ``count``, ``checked``, per target a ``histogram`` (classes, saliency's background
+    and salient pixels) and/or ``invalid_fraction`` (dense targets), depth's and regression's
+    ``min``/``max``, and ``problems``: one line per sample that breaks the conventions (the file
+    and what is wrong).
     """
     total = len(dataset) if limit is None else min(limit, len(dataset))
     stats: dict[str, dict[str, Any]] = {}
@@ -31,9 +33,12 @@ def summarise(
         entry: dict[str, Any] = {"kind": spec.kind}
         if spec.num_classes:
             entry["histogram"] = np.zeros(spec.num_classes, dtype=np.int64)
+        if spec.kind == TargetKind.SALIENCY:
+            entry["histogram"] = np.zeros(len(SALIENCY_CLASSES), dtype=np.int64)
+            entry["class_names"] = list(SALIENCY_CLASSES)
         if spec.dense:
             entry["invalid"] = entry["pixels"] = 0
-        if spec.kind == TargetKind.DEPTH:
+        if spec.kind in (TargetKind.DEPTH, TargetKind.REGRESSION):
             entry["min"], entry["max"] = np.inf, -np.inf
         stats[name] = entry
     problems: list[str] = []
@@ -77,7 +82,7 @@ def _plain(value: Any) -> Any:
 
 
 def _count(entry: dict[str, Any], kind: str, value: Any) -> None:
-    if kind == TargetKind.SEGMENTATION:
+    if kind in (TargetKind.SEGMENTATION, TargetKind.SALIENCY):
         valid = value[value != IGNORE_INDEX]
         entry["histogram"] += np.bincount(valid, minlength=len(entry["histogram"]))
         entry["invalid"] += value.size - valid.size
@@ -92,6 +97,9 @@ def _count(entry: dict[str, Any], kind: str, value: Any) -> None:
         if valid.size:
             entry["min"] = min(entry["min"], float(valid.min()))
             entry["max"] = max(entry["max"], float(valid.max()))
+    elif kind == TargetKind.REGRESSION:
+        entry["min"] = min(entry["min"], float(value))
+        entry["max"] = max(entry["max"], float(value))
     else:
         entry["histogram"][int(value)] += 1
 

@@ -8,8 +8,8 @@ experiment gives its ``data`` section's (:func:`nddr.training.build.training_set
 the whole image.
 
 Tensor conventions after the transform: ``image`` float32 (3, H, W) normalised by ``mean`` /
-``std``; segmentation int64 (H, W); normals float32 (3, H, W); depth float32 (1, H, W);
-image-level targets int64 scalars.
+``std``; segmentation and saliency int64 (H, W); normals float32 (3, H, W); depth float32
+(1, H, W); image-level labels int64 scalars, regression values float32 scalars.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from nddr.errors import NddrError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-PAD_VALUE = {"segmentation": IGNORE_INDEX, "normals": 0.0, "depth": 0.0}
+PAD_VALUE = {"segmentation": IGNORE_INDEX, "normals": 0.0, "depth": 0.0, "saliency": IGNORE_INDEX}
 """What crop padding writes into each dense target: the value meaning "no label"."""
 
 
@@ -37,12 +37,14 @@ def to_tensors(sample: RawSample, targets: Mapping[str, TargetSpec]) -> dict[str
     out = {"image": torch.from_numpy(np.array(sample["image"])).permute(2, 0, 1).float() / 255}
     for name, spec in targets.items():
         value = sample[name]
-        if spec.kind == "segmentation":
+        if spec.kind in ("segmentation", "saliency"):
             out[name] = torch.from_numpy(np.array(value)).long()
         elif spec.kind == "normals":
             out[name] = torch.from_numpy(np.array(value)).permute(2, 0, 1).float()
         elif spec.kind == "depth":
             out[name] = torch.from_numpy(np.array(value))[None].float()
+        elif spec.kind == "regression":
+            out[name] = torch.tensor(float(value), dtype=torch.float32)
         else:
             out[name] = torch.tensor(int(value), dtype=torch.long)
     return out

@@ -8,6 +8,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 IGNORE_COLOUR = (0, 0, 0)
+SALIENCY_IGNORE_COLOUR = (128, 0, 0)
+"""Unlabelled saliency pixels: dark red, apart from the black background and white objects."""
 
 # A perceptually ordered colour ramp (viridis stops) for depth.
 _RAMP = np.array(
@@ -40,6 +42,19 @@ def normals_rgb(normals: np.ndarray) -> np.ndarray:
     """(H, W, 3) unit normals -> (H, W, 3) uint8 as (n + 1) / 2; invalid (0, 0, 0) black."""
     out = np.clip((normals + 1.0) * 127.5, 0, 255).astype(np.uint8)
     out[~np.any(normals != 0, axis=2)] = IGNORE_COLOUR
+    return out
+
+
+def saliency_rgb(value: np.ndarray, ignore_index: int = 255) -> np.ndarray:
+    """(H, W) saliency -> (H, W, 3) uint8 grey: a uint8 mask shows salient white, background
+    black and unlabelled (``ignore_index``) :data:`SALIENCY_IGNORE_COLOUR`; a float probability
+    map shows p x 255."""
+    value = np.asarray(value)
+    if np.issubdtype(value.dtype, np.floating):
+        grey = (np.clip(np.nan_to_num(value), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    out = np.where((value == 1)[..., None], np.uint8(255), np.uint8(0)).repeat(3, axis=2)
+    out[value == ignore_index] = SALIENCY_IGNORE_COLOUR
     return out
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from nddr.errors import NddrError, unknown_choice
 from nddr.tasks.base import Task, resize_output
-from nddr.tasks.dense import Depth, Segmentation, SurfaceNormals
-from nddr.tasks.image_level import Age, Classification
+from nddr.tasks.dense import Depth, Saliency, Segmentation, SurfaceNormals
+from nddr.tasks.image_level import Age, Classification, Regression
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 TASKS: dict[str, type[Task]] = {
-    task.kind: task for task in (Segmentation, SurfaceNormals, Depth, Classification, Age)
+    task.kind: task
+    for task in (Segmentation, SurfaceNormals, Depth, Saliency, Classification, Age, Regression)
 }
 
 
@@ -75,6 +76,8 @@ __all__ = [
     "Age",
     "Classification",
     "Depth",
+    "Regression",
+    "Saliency",
     "Segmentation",
     "SurfaceNormals",
     "Task",

@@ -1,4 +1,5 @@
-"""Dense tasks (paper §4): segmentation, surface normals, depth; outputs at the labels' size."""
+"""Dense tasks (paper §4): segmentation, surface normals, depth, saliency; outputs at the
+labels' size."""
 
 from __future__ import annotations
 
@@ -162,3 +163,39 @@ class Depth(Task):
 
     def prediction_array(self, prediction: Tensor) -> np.ndarray:
         return prediction.numpy()[0]
+
+
+class Saliency(Task):
+    """Salient object masks (PASCAL-Context multi-task): binary cross-entropy on a one-channel
+    logit over labelled pixels; max F-measure (beta^2 = 0.3) and the two classes' mIoU at 0.5
+    (:mod:`nddr.tasks.metrics.saliency`). The prediction is the salient probability (N x H x W).
+    """
+
+    kind = TargetKind.SALIENCY
+    higher_is_better: ClassVar[dict[str, bool]] = {"max_f": True, "miou": True}
+    primary = "max_f"
+
+    @property
+    def out_channels(self) -> int:
+        return 1
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
+        logits = resize_output(output, target.shape[-2:])[:, 0].float()
+        valid = target != IGNORE_INDEX
+        if not valid.any():
+            return output.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(logits[valid], target[valid].float())
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return resize_output(output, size or output.shape[-2:])[:, 0].float().sigmoid()
+
+    def metric(self) -> Metric:
+        from nddr.tasks.metrics import SaliencyMetric
+
+        return SaliencyMetric()
+
+    def prediction_array(self, prediction: Tensor) -> np.ndarray:
+        """The salient probability, float32 (H, W) in [0, 1]."""
+        return prediction.numpy().astype(np.float32)

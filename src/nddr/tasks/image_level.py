@@ -1,4 +1,5 @@
-"""Image-level tasks (paper §5.2): a class (gender, digits) and age as expected value."""
+"""Image-level tasks (paper §5.2): a class (gender, digits), age as expected value, and one real
+value per image (regression)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
 from nddr.data.conventions import TargetKind
+from nddr.errors import NddrError
 from nddr.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -71,3 +73,61 @@ class Age(Task):
     ) -> dict[str, object]:
         """The expected age."""
         return {"expected_age": round(float(prediction), 2)}
+
+
+class Regression(Task):
+    """One real value per image from a one-output head: L1 (or smooth-L1) loss; mean absolute
+    error and RMSE in the target's unit.
+
+    Args:
+        criterion: ``"l1"`` (default) or ``"smooth_l1"`` (Huber with beta = 1: quadratic within
+            one unit of the target, so large early errors give bounded gradients).
+    """
+
+    kind = TargetKind.REGRESSION
+    higher_is_better: ClassVar[dict[str, bool]] = {"mae": False, "rmse": False}
+    primary = "mae"
+    CRITERIA: ClassVar[tuple[str, ...]] = ("l1", "smooth_l1")
+
+    def __init__(
+        self,
+        name: str,
+        num_classes: int | None = None,
+        weight: float = 1.0,
+        class_names: tuple[str, ...] | None = None,
+        *,
+        criterion: str = "l1",
+    ) -> None:
+        super().__init__(name, num_classes, weight, class_names)
+        if not isinstance(criterion, str) or criterion not in self.CRITERIA:
+            choices = " or ".join(self.CRITERIA)
+            raise NddrError(
+                f"task {name!r} option criterion = {criterion!r} is not valid: use {choices}"
+            )
+        self.criterion = criterion
+
+    @property
+    def out_channels(self) -> int:
+        return 1
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
+        predicted = self.predict(output)
+        if self.criterion == "smooth_l1":
+            return F.smooth_l1_loss(predicted, target.float())
+        return F.l1_loss(predicted, target.float())
+
+    def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        return output.float().reshape(output.shape[0])
+
+    def metric(self) -> Metric:
+        from nddr.tasks.metrics import RegressionMetric
+
+        return RegressionMetric()
+
+    def save_prediction(
+        self, output: Tensor, prediction: Tensor, out_dir: Path, stem: PurePosixPath
+    ) -> dict[str, object]:
+        """The predicted value."""
+        return {"value": round(float(prediction), 4)}
