@@ -52,6 +52,11 @@ def relative(path: Path) -> str:
     return path.relative_to(CONFIGS).as_posix()
 
 
+def folder(path: Path) -> str:
+    """The config's top folder below configs/ (its dataset: nyuv2, nyuv2_npy, cpu ...)."""
+    return relative(path).split("/")[0]
+
+
 def suite_configs() -> dict[str, set[bool]]:
     """Every config a suite runs, with whether it starts from the single-task runs."""
     used: dict[str, set[bool]] = {}
@@ -87,9 +92,7 @@ def test_config_validates_and_its_tasks_fit_its_variant(path):
     assert config.model.init_from is None, "reproduce adds init_from: the paths are per run"
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in EXPERIMENTS if relative(p).startswith(PAPER_DATA)], ids=relative
-)
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) in PAPER_DATA], ids=relative)
 def test_paper_runs_have_the_released_codes_training_settings(path):
     """Single-task runs as train_single_task.py (normals x10: st_normal.sh, decay 5e-4), two-task
     runs as train_multiple_tasks.py (normals x20, decay 2.5e-4), IMDB-WIKI with equal weights;
@@ -203,9 +206,7 @@ def head_inputs(config: Config, device: str) -> dict[str, tuple[nn.Module, torch
     return seen
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in EXPERIMENTS if relative(p).startswith("nyuv2")], ids=relative
-)
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) == "nyuv2"], ids=relative)
 def test_a_training_crop_runs_through_the_network_and_every_head_tap_sees_features(path):
     """Meta-device forward of the 321 crop (no memory, no compute): the stages fit the crop, and
     every dilated head conv's outer taps land on the feature map, not only on its padding

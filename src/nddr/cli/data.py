@@ -65,8 +65,11 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def _catalogue() -> str:
     lines = ["Datasets:"]
+    width = max(len(name) for name in DATASETS)
     for name, entry in DATASETS.items():
-        lines.append(f"  {name:<12} {entry.description}{' [built in]' if entry.builtin else ''}")
+        lines.append(
+            f"  {name:<{width}} {entry.description}{' [built in]' if entry.builtin else ''}"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""Datasets of tasks: NYUv2 and IMDB-WIKI (user files), Scenes and MultiDigits (built in).
+"""Datasets of tasks: NYUv2, IMDB-WIKI and MTAN's preprocessed NYUv2 and Cityscapes (user
+files), Scenes and MultiDigits (built in).
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
 :mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
@@ -59,6 +60,17 @@ DATASETS: dict[str, DatasetEntry] = {
         "IMDB-WIKI faces: age (100 classes), gender (paper §5.2)",
         builtin=False,
     ),
+    "nyuv2_npy": DatasetEntry(
+        "nddr.data.mtan_npy:NYUv2Npy",
+        "NYUv2 as MTAN / LibMTL preprocess it (.npy, 288x384): 13-class segmentation, depth, normals",
+        builtin=False,
+    ),
+    "cityscapes_npy": DatasetEntry(
+        "nddr.data.mtan_npy:CityscapesNpy",
+        "Cityscapes as MTAN / LibMTL preprocess it (.npy, 128x256): 7- or 19-class segmentation, "
+        "inverse depth",
+        builtin=False,
+    ),
 }
 
 
@@ -95,6 +107,8 @@ def build_dataset(
 
 
 _LAZY = {
+    "CityscapesNpy": "nddr.data.mtan_npy",
+    "NYUv2Npy": "nddr.data.mtan_npy",
     "IMDBWiki": "nddr.data.imdb_wiki",
     "JointTransform": "nddr.data.transforms",
     "MultiDigits": "nddr.data.multidigits",
@@ -119,12 +133,14 @@ __all__ = [
     "DATASETS",
     "IGNORE_INDEX",
     "SPLITS",
+    "CityscapesNpy",
     "DatasetEntry",
     "IMDBWiki",
     "JointTransform",
     "MultiDigits",
     "MultiTaskDataset",
     "NYUv2",
+    "NYUv2Npy",
     "Scenes",
     "TargetKind",
     "TargetSpec",
