@@ -36,7 +36,7 @@ import numpy as np
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
 from nddr.data.files import read_npy, require_dir
-from nddr.data.nyuv2 import read_depth_npy, read_normals_npy
+from nddr.data.nyuv2 import normalise_normals, read_depth_npy
 from nddr.errors import NddrError
 from nddr.io import PathLike
 
@@ -259,15 +259,16 @@ def read_float_image(path: PathLike) -> np.ndarray:
             f"image file {str(path)!r} holds {stored.dtype.name} {stored.shape}: expected float "
             "(H, W, 3) RGB in [0, 1]"
         )
-    if not np.isfinite(stored).all():
-        raise NddrError(f"image file {str(path)!r} has NaN or infinite values")
     low, high = float(stored.min(initial=0.0)), float(stored.max(initial=0.0))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise NddrError(f"image file {str(path)!r} has NaN or infinite values")
     if low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
         raise NddrError(
             f"image file {str(path)!r} has values {low:.3g}..{high:.3g}: expected RGB in [0, 1] "
             "(an image stored as 0..255 must be divided by 255)"
         )
-    return np.rint(np.clip(stored, 0.0, 1.0) * 255.0).astype(np.uint8)
+    scaled = np.multiply(stored, 255.0, dtype=np.float32)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def read_label_npy(path: PathLike, num_classes: int, hint: str) -> np.ndarray:
@@ -281,9 +282,7 @@ def read_label_npy(path: PathLike, num_classes: int, hint: str) -> np.ndarray:
             f"label file {str(path)!r} holds {stored.dtype.name} {stored.shape}: expected "
             "(H, W) class indices, -1 = unlabelled"
         )
-    if np.issubdtype(stored.dtype, np.floating) and not (
-        np.isfinite(stored).all() and (stored == np.round(stored)).all()
-    ):
+    if np.issubdtype(stored.dtype, np.floating) and not (stored == np.round(stored)).all():
         raise NddrError(
             f"label file {str(path)!r} has non-integer labels: expected class indices, "
             "-1 = unlabelled"
@@ -302,17 +301,18 @@ def read_unit_range_normals(path: PathLike) -> np.ndarray:
     """A float (H, W, 3) normals file in [-1, 1] as unit float32 normals, (0, 0, 0) = invalid;
     values outside [-1, 1] (an 8-bit or [0, 1] encoding) are an error naming the file."""
     stored = read_npy(path)
-    if (
-        stored.ndim == 3
-        and np.issubdtype(stored.dtype, np.floating)
-        and np.isfinite(stored).all()
-        and np.abs(stored).max(initial=0.0) > 1 + _RANGE_SLACK
-    ):
+    if stored.ndim != 3 or stored.shape[2] != 3 or not np.issubdtype(stored.dtype, np.floating):
         raise NddrError(
-            f"normals file {str(path)!r} has values beyond [-1, 1] "
-            f"(largest {float(np.abs(stored).max()):.3g}): expected unit normals, not an encoding"
+            f"normals file {str(path)!r} holds {stored.dtype.name} {stored.shape}: expected float "
+            "(H, W, 3) in [-1, 1]"
         )
-    return read_normals_npy(path)
+    largest = float(np.abs(stored).max(initial=0.0))
+    if np.isfinite(largest) and largest > 1 + _RANGE_SLACK:
+        raise NddrError(
+            f"normals file {str(path)!r} has values beyond [-1, 1] (largest {largest:.3g}): "
+            "expected unit normals, not an encoding"
+        )
+    return normalise_normals(stored, f"normals file {str(path)!r}")
 
 
 def _numbered_files(folder: Path) -> list[int]:
