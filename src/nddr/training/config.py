@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from nddr.data import DATASETS
 from nddr.errors import NddrError
 from nddr.models.fusion.registry import DEFAULT_VARIANT, variant_choices, variant_error
 
@@ -45,7 +46,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Which dataset, which of its targets, augmentation and batching."""
 
-    name: str = Field("scenes", description="dataset: scenes, multidigits, nyuv2, imdb_wiki")
+    name: str = Field("scenes", description="dataset: " + ", ".join(DATASETS))
     root: str | None = Field(None, description="dataset folder (built-in: cache folder)")
     tasks: list[str] | None = Field(
         ["segmentation", "normals"],
