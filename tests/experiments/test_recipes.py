@@ -280,3 +280,46 @@ def test_a_config_is_found_by_path_or_by_name_else_named_in_one_line(tmp_path, m
         resolve_config("nyuv2/table4/nddrr")
     with pytest.raises(NddrError, match=r"config file 'missing.yaml' does not exist"):
         resolve_config("missing.yaml")
+
+
+MTAN_NPY = {
+    "nyuv2_npy": {"size": (288, 384), "batch": 8, "steps": 20000},
+    "cityscapes_npy": {"size": (128, 256), "batch": 64, "steps": 9300},
+}
+"""LibMTL's resolution, batch and 200 epochs in steps, per .npy layout."""
+
+
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) in MTAN_NPY], ids=relative)
+def test_mtan_npy_configs_take_libmtls_data_recipe_and_network(path):
+    """LibMTL's data recipe (whole images, no augmentation, its batch and 200 epochs, equal
+    weights, decay 1e-5) on its network (ResNet-50 at output stride 8, ASPP heads)."""
+    config = load_config(path)
+    layout = MTAN_NPY[folder(path)]
+    data, optim, model = config.data, config.optim, config.model
+    assert data.name == folder(path)
+    assert (data.crop_size, data.scale_range, data.flip) == (None, None, False)
+    assert (data.batch_size, optim.steps) == (layout["batch"], layout["steps"])
+    assert optim.loss_weights == {} and optim.weight_decay == 1e-5
+    assert (model.backbone, model.backbone_options) == ("resnet50", {"output_stride": 8})
+
+
+@pytest.mark.parametrize("dataset", list(MTAN_NPY))
+def test_a_whole_mtan_npy_image_reaches_every_head(dataset):
+    """A meta-device forward (no memory, no compute) of a whole image at the layout's size
+    through NDDR-CNN-Shortcut, the widest network of the suite, gives every task's output."""
+    from nddr.data.base import TargetSpec
+    from nddr.tasks import build_tasks
+
+    config = load_config(CONFIGS / dataset / "nddr_shortcut.yaml")
+    classes = 13 if dataset == "nyuv2_npy" else 7
+    specs = {
+        "segmentation": TargetSpec("segmentation", classes),
+        "depth": TargetSpec("depth"),
+        "normals": TargetSpec("normals"),
+    }
+    tasks = build_tasks({name: specs[name] for name in config.data.tasks})
+    with torch.device("meta"):
+        network = training_network(config, tasks, initialise=False)
+        outputs = network(torch.randn(2, 3, *MTAN_NPY[dataset]["size"]))
+    assert set(outputs) == set(config.data.tasks)
+    assert outputs["segmentation"].shape[1] == classes
