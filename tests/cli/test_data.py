@@ -9,6 +9,7 @@ from PIL import Image
 from nddr.cli import main
 from tests.data.folder.test_dataset import make_folder
 from tests.data.test_imdb_wiki import row, write_face, write_mat
+from tests.data.test_mtan_npy import write_layout
 from tests.data.test_nyuv2 import make_nyudmt
 from tests.data.test_nyuv2_prepare import truth, write_labeled, write_mapping, write_splits
 
@@ -165,3 +166,23 @@ def test_check_help_lists_folder_and_the_class_form(capsys):
         "folder       your images and targets, described by ROOT/dataset.yaml"
         in capsys.readouterr().out
     )
+
+
+def test_check_of_the_mtan_npy_layouts_lists_them_and_names_bad_files(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "check", "--help"])
+    listing = capsys.readouterr().out
+    assert "nyuv2_npy" in listing and "cityscapes_npy" in listing
+    root = write_layout(tmp_path / "city", "cityscapes_npy", num_classes=19, label_folder="label")
+    assert main(["data", "check", "cityscapes_npy", str(root), "--json"]) == 1
+    captured = capsys.readouterr()
+    problems = json.loads(captured.out)["splits"]["train"]["problems"]
+    assert problems and "pass num_classes=19" in problems[0] and "label/0.npy" in problems[0]
+    argv = ["data", "check", "cityscapes_npy", str(root), "--set", "num_classes=19", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["test"]["count"] == 2
+    assert len(report["splits"]["train"]["targets"]["segmentation"]["histogram"]) == 19
+    np.save(root / "val" / "image" / "1.npy", np.zeros((6, 8, 3), np.uint8))
+    assert main(["data", "check", "cityscapes_npy", str(root), "--set", "num_classes=19"]) == 1
+    assert "val/image/1.npy" in capsys.readouterr().out

@@ -1,12 +1,15 @@
-"""``nddr train / eval / predict`` end to end on a tiny config, and their one-line errors."""
+"""``nddr train / eval / predict`` end to end on a tiny config and on the MTAN / LibMTL .npy
+layouts, and their one-line errors."""
 
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from nddr.cli import main
 from tests.data.folder.test_dataset import CLASS_NAMES, make_folder
+from tests.data.test_mtan_npy import write_layout
 from tests.helpers import TINY
 
 
@@ -135,3 +138,48 @@ def test_train_eval_predict_on_a_folder_dataset(tmp_path, capsys):
     assert predicted["animal"]["class"] in CLASS_NAMES
     labels = np.load(out_dir / "00_segmentation.npy")
     assert labels.shape == (32, 40) and labels.max() < 3
+
+
+@pytest.mark.parametrize(
+    ("dataset", "config", "tasks"),
+    [
+        ("nyuv2_npy", "nyuv2_npy/nddr", ("segmentation", "depth", "normals")),
+        ("cityscapes_npy", "cityscapes_npy/nddr", ("segmentation", "depth")),
+    ],
+)
+def test_train_eval_predict_on_the_mtan_npy_layouts(tmp_path, capsys, dataset, config, tasks):
+    """The packaged config of each MTAN / LibMTL layout, on a tiny backbone and fixture files."""
+    root = write_layout(tmp_path / "data", dataset, train=4, test=2, size=(32, 48))
+    overrides = [
+        f"data.root={root}",
+        "data.batch_size=2",
+        "data.eval_batch_size=2",
+        "data.workers=0",
+        "model.backbone=tiny",
+        "model.backbone_weights=null",
+        "model.backbone_options={width: 4}",
+        "optim.steps=2",
+        f"run.out={tmp_path / 'runs'}",
+        "run.device=cpu",
+        "run.progress=false",
+    ]
+    assert main(["train", config, *overrides]) == 0
+    assert "test metrics" in capsys.readouterr().out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    results = json.loads((run_dir / "results.json").read_text())["results"]
+    assert set(results) == set(tasks)
+    assert {"abs_error", "rel_error"} <= set(results["depth"])
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for task in tasks:
+        for metric, value in results[task].items():
+            assert abs(evaluated[task][metric] - value) < 1e-6 * max(1, abs(value))
+    image = tmp_path / "street.png"
+    pixels = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(image)
+    out = tmp_path / "predictions"
+    assert main(["predict", str(run_dir), str(image), "--out", str(out)]) == 0
+    labels = np.load(out / "street_segmentation.npy")
+    classes = 13 if dataset == "nyuv2_npy" else 7
+    assert labels.shape == (32, 48) and labels.max() < classes
+    assert np.load(out / "street_depth.npy").shape == (32, 48)

@@ -480,6 +480,11 @@ DATA_ROWS = [
     (["check", "nyuv2", "{missing}"], "is not a directory"),
     (["check", "nyuv2", "{a_file}"], "is not a directory"),
     (["check", "imdb_wiki", "{empty}"], "no imdb.mat or wiki.mat"),
+    (["check", "nyuv2_npy", "{missing}"], "nyuv2_npy root"),
+    (["check", "nyuv2_npy", "{empty}"], "train split folder"),
+    (["check", "cityscapes_npy", "{empty}", "--set", "num_classes=13"], "use 7 or 19"),
+    (["check", "cityscapes_npy", "{empty}", "--set", "classes=7"], "'num_classes'"),
+    (["check", "nyuv2_npy", "{empty}", "--set", "num_classes=13"], "takes no options"),
     (["check", "nyuv2"], "reads the user's files"),
     (["check", "scenes", "--set", "size"], "--set 'size' is not KEY=VALUE"),
     (["check", "scenes", "--set", "=16"], "--set '=16' is not KEY=VALUE"),
@@ -519,6 +524,7 @@ def test_data_bad_inputs(argv, fragment, paths, capsys):
 
 REPRODUCE_ROWS = [
     (["tabel4"], "unknown suite 'tabel4': did you mean 'table4'?"),
+    (["nyuv2-np", "--dry-run"], "did you mean 'nyuv2-npy'?"),
     (["cpu-digit", "--dry-run"], "did you mean 'cpu-digits'?"),
     (["table4", "--dry-run", "--seeds", "0"], "--seeds must be at least 1, got 0"),
     (["table4", "--dry-run", "--seeds", "-3"], "--seeds must be at least 1, got -3"),

@@ -52,6 +52,11 @@ def relative(path: Path) -> str:
     return path.relative_to(CONFIGS).as_posix()
 
 
+def folder(path: Path) -> str:
+    """The config's top folder below configs/ (its dataset: nyuv2, nyuv2_npy, cpu ...)."""
+    return relative(path).split("/")[0]
+
+
 def suite_configs() -> dict[str, set[bool]]:
     """Every config a suite runs, with whether it starts from the single-task runs."""
     used: dict[str, set[bool]] = {}
@@ -87,9 +92,7 @@ def test_config_validates_and_its_tasks_fit_its_variant(path):
     assert config.model.init_from is None, "reproduce adds init_from: the paths are per run"
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in EXPERIMENTS if relative(p).startswith(PAPER_DATA)], ids=relative
-)
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) in PAPER_DATA], ids=relative)
 def test_paper_runs_have_the_released_codes_training_settings(path):
     """Single-task runs as train_single_task.py (normals x10: st_normal.sh, decay 5e-4), two-task
     runs as train_multiple_tasks.py (normals x20, decay 2.5e-4), IMDB-WIKI with equal weights;
@@ -203,9 +206,7 @@ def head_inputs(config: Config, device: str) -> dict[str, tuple[nn.Module, torch
     return seen
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in EXPERIMENTS if relative(p).startswith("nyuv2")], ids=relative
-)
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) == "nyuv2"], ids=relative)
 def test_a_training_crop_runs_through_the_network_and_every_head_tap_sees_features(path):
     """Meta-device forward of the 321 crop (no memory, no compute): the stages fit the crop, and
     every dilated head conv's outer taps land on the feature map, not only on its padding
@@ -279,3 +280,46 @@ def test_a_config_is_found_by_path_or_by_name_else_named_in_one_line(tmp_path, m
         resolve_config("nyuv2/table4/nddrr")
     with pytest.raises(NddrError, match=r"config file 'missing.yaml' does not exist"):
         resolve_config("missing.yaml")
+
+
+MTAN_NPY = {
+    "nyuv2_npy": {"size": (288, 384), "batch": 8, "steps": 20000},
+    "cityscapes_npy": {"size": (128, 256), "batch": 64, "steps": 9300},
+}
+"""LibMTL's resolution, batch and 200 epochs in steps, per .npy layout."""
+
+
+@pytest.mark.parametrize("path", [p for p in EXPERIMENTS if folder(p) in MTAN_NPY], ids=relative)
+def test_mtan_npy_configs_take_libmtls_data_recipe_and_network(path):
+    """LibMTL's data recipe (whole images, no augmentation, its batch and 200 epochs, equal
+    weights, decay 1e-5) on its network (ResNet-50 at output stride 8, ASPP heads)."""
+    config = load_config(path)
+    layout = MTAN_NPY[folder(path)]
+    data, optim, model = config.data, config.optim, config.model
+    assert data.name == folder(path)
+    assert (data.crop_size, data.scale_range, data.flip) == (None, None, False)
+    assert (data.batch_size, optim.steps) == (layout["batch"], layout["steps"])
+    assert optim.loss_weights == {} and optim.weight_decay == 1e-5
+    assert (model.backbone, model.backbone_options) == ("resnet50", {"output_stride": 8})
+
+
+@pytest.mark.parametrize("dataset", list(MTAN_NPY))
+def test_a_whole_mtan_npy_image_reaches_every_head(dataset):
+    """A meta-device forward (no memory, no compute) of a whole image at the layout's size
+    through NDDR-CNN-Shortcut, the widest network of the suite, gives every task's output."""
+    from nddr.data.base import TargetSpec
+    from nddr.tasks import build_tasks
+
+    config = load_config(CONFIGS / dataset / "nddr_shortcut.yaml")
+    classes = 13 if dataset == "nyuv2_npy" else 7
+    specs = {
+        "segmentation": TargetSpec("segmentation", classes),
+        "depth": TargetSpec("depth"),
+        "normals": TargetSpec("normals"),
+    }
+    tasks = build_tasks({name: specs[name] for name in config.data.tasks})
+    with torch.device("meta"):
+        network = training_network(config, tasks, initialise=False)
+        outputs = network(torch.randn(2, 3, *MTAN_NPY[dataset]["size"]))
+    assert set(outputs) == set(config.data.tasks)
+    assert outputs["segmentation"].shape[1] == classes

@@ -182,3 +182,32 @@ def test_delta_m_counts_the_same_metrics_for_the_paper_and_for_us(suite):
         assert len(normals) in (0, 5)
     else:
         assert not any(metric.startswith(ENCODED_PREFIX) for metric in normals)
+
+
+def test_a_published_table_shows_its_sources_and_the_rows_nddr_does_not_run(tmp_path):
+    """nyuv2-npy: LibMTL's numbers beside ours, MTAN (not an nddr variant) with ours empty, the
+    depth errors with four decimals as LibMTL prints them, Δm only where a single_task row is."""
+    depth = {"abs_error": 0.5, "rel_error": 0.2, "rmse": 0.7, "delta_1.25": 60.0}
+
+    def train(config: Config) -> dict:
+        results = {task: dict(SINGLE.get(task, depth)) for task in config.data.tasks}
+        if config.model.variant in FUSED:
+            results["depth"]["abs_error"] = 0.45
+        return {"run_dir": str(config.run_dir), "results": results, "checkpoint": None}
+
+    markdown = run_suite("nyuv2-npy", 1, (), tmp_path, train=train, log=lambda _: None)
+    rows = table_cells(markdown)
+    assert list(rows) == [
+        "single_task", "multi_task", "cross_stitch", "sluice", "nddr", "nddr_shortcut", "mtan",
+    ]  # fmt: skip
+    published = paper_rows("libmtl-nyuv2")
+    assert rows["mtan"]["mIoU ↑ published"] == f"{published['mtan']['seg_miou']:.1f}"
+    assert rows["mtan"]["abs_err ↓ published"] == "0.3764"
+    assert rows["mtan"]["abs_err ↓ ours"] == "-" and rows["mtan"]["Δm (metrics) ours"] == "-"
+    assert rows["cross_stitch"]["<11.25 ↑ published"] == "36.8"
+    assert rows["nddr"]["abs_err ↓ ours"] == "0.4500"
+    assert rows["single_task"]["mIoU ↑ published"] == "-"
+    assert rows["nddr"]["Δm (metrics) published"] == "-"
+    assert rows["nddr"]["Δm (metrics) ours"] == f"{100 * 0.05 / 0.5 / 9:+.2f}"
+    assert "- mtan: LibMTL, examples/nyu/results/resnet_results.pdf, Table 5" in markdown
+    assert "Paper: the published numbers" not in markdown

@@ -78,9 +78,14 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def _catalogue() -> str:
     lines = ["Datasets:"]
+    width = max(len(name) for name in [*DATASETS, USER_DATASET])
     for name, entry in DATASETS.items():
-        lines.append(f"  {name:<12} {entry.description}{' [built in]' if entry.builtin else ''}")
-    lines.append(f"  {USER_DATASET:<12} your own MultiTaskDataset subclass, e.g. mypkg.data:Mine")
+        lines.append(
+            f"  {name:<{width}} {entry.description}{' [built in]' if entry.builtin else ''}"
+        )
+    lines.append(
+        f"  {USER_DATASET:<{width}} your own MultiTaskDataset subclass, e.g. mypkg.data:Mine"
+    )
     return "\n".join(lines)
 
 

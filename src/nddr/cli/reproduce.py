@@ -7,7 +7,7 @@ import json
 
 from nddr.errors import NddrError
 
-HELP = "run a table of the paper (table1..table7, tableS1) or a CPU check and print it"
+HELP = "run a table of the paper (table1..table7, tableS1), a .npy-layout suite or a CPU check"
 """The one line ``nddr --help`` shows for this command."""
 
 
@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         help=HELP,
         description="Train every run of a suite (single-task runs first: the fused networks "
         "start from them), reusing runs already finished under --out, then print the table with "
-        f"the paper's numbers beside ours and the multi-task gain. Suites: {suites}.",
+        "the published numbers (the paper's; LibMTL's for the .npy layouts) beside ours and the "
+        f"multi-task gain. Suites: {suites}.",
     )
     parser.add_argument("suite", metavar="SUITE", help=f"one of {', '.join(SUITES)}")
     parser.add_argument(

@@ -1,5 +1,6 @@
-"""Datasets of tasks: NYUv2, IMDB-WIKI and any folder described by a ``dataset.yaml`` (user
-files), Scenes and MultiDigits (built in), and a user's own class named ``module:Class``.
+"""Datasets of tasks: NYUv2, IMDB-WIKI, MTAN's preprocessed NYUv2 and Cityscapes, and any folder
+described by a ``dataset.yaml`` (user files); Scenes and MultiDigits (built in); and a user's own
+class named ``module:Class``.
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
 :mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
@@ -63,6 +64,17 @@ DATASETS: dict[str, DatasetEntry] = {
     "folder": DatasetEntry(
         "nddr.data.folder.dataset:Folder",
         "your images and targets, described by ROOT/dataset.yaml (nddr data init ROOT)",
+        builtin=False,
+    ),
+    "nyuv2_npy": DatasetEntry(
+        "nddr.data.mtan_npy:NYUv2Npy",
+        "NYUv2 as MTAN / LibMTL preprocess it (.npy, 288x384): 13-class segmentation, depth, normals",
+        builtin=False,
+    ),
+    "cityscapes_npy": DatasetEntry(
+        "nddr.data.mtan_npy:CityscapesNpy",
+        "Cityscapes as MTAN / LibMTL preprocess it (.npy, 128x256): 7- or 19-class segmentation, "
+        "inverse depth",
         builtin=False,
     ),
 }
@@ -141,6 +153,8 @@ def user_dataset(name: str) -> type[MultiTaskDataset]:
 
 _LAZY = {
     "Folder": "nddr.data.folder.dataset",
+    "CityscapesNpy": "nddr.data.mtan_npy",
+    "NYUv2Npy": "nddr.data.mtan_npy",
     "IMDBWiki": "nddr.data.imdb_wiki",
     "JointTransform": "nddr.data.transforms",
     "MultiDigits": "nddr.data.multidigits",
@@ -166,6 +180,7 @@ __all__ = [
     "IGNORE_INDEX",
     "SPLITS",
     "USER_DATASET",
+    "CityscapesNpy",
     "DatasetEntry",
     "Folder",
     "IMDBWiki",
@@ -173,6 +188,7 @@ __all__ = [
     "MultiDigits",
     "MultiTaskDataset",
     "NYUv2",
+    "NYUv2Npy",
     "Scenes",
     "TargetKind",
     "TargetSpec",

@@ -1,4 +1,6 @@
-"""The paper's published numbers (the packaged ``paper_tables.csv``), per table and per suite."""
+"""Published numbers per table and per suite: the paper's (the packaged ``paper_tables.csv``,
+tables ``1`` .. ``7``) and those other libraries publish for the layouts nddr reads
+(``published_tables.csv``, tables named like ``libmtl-nyuv2``, each row with its ``source``)."""
 
 from __future__ import annotations
 
@@ -11,27 +13,57 @@ from nddr.experiments.suites import Suite
 
 Results = dict[str, dict[str, float]]
 
+PAPER_CSV = "paper_tables.csv"
+"""The paper's tables, numbered."""
+PUBLISHED_CSV = "published_tables.csv"
+"""Other publications' tables, named; every row names its ``source``."""
+_TEXT_COLUMNS = ("table", "backbone", "dataset", "row", "source")
+
+
+def is_paper_table(table: int | str) -> bool:
+    """Whether ``table`` (``4``, ``"table4"``) is the paper's, not one of ``published_tables.csv``."""
+    return str(table).removeprefix("table").isdigit()
+
+
+def _records(table: int | str) -> tuple[str, list[dict[str, str]], str]:
+    """The CSV holding ``table``, its records and the table key as the CSV writes it."""
+    file = PAPER_CSV if is_paper_table(table) else PUBLISHED_CSV
+    key = str(table).removeprefix("table") if file == PAPER_CSV else str(table)
+    with resources.files("nddr.experiments").joinpath(file).open(newline="") as handle:
+        return file, list(csv.DictReader(handle)), key
+
 
 def paper_rows(table: int | str) -> dict[str, dict[str, float]]:
-    """The published numbers of one table (``4``, ``"4"`` or ``"table4"``): row -> CSV column
-    -> value, empty cells left out (read from the packaged ``paper_tables.csv``)."""
-    text = str(table).removeprefix("table")
-    source = resources.files("nddr.experiments").joinpath("paper_tables.csv")
-    with source.open(newline="") as handle:
-        records = list(csv.DictReader(handle))
+    """The published numbers of one table (``4``, ``"4"``, ``"table4"`` or a name of
+    ``published_tables.csv``): row -> CSV column -> value, empty cells left out."""
+    file, records, key = _records(table)
     rows = {
         record["row"]: {
-            key: float(value)
-            for key, value in record.items()
-            if key not in ("table", "backbone", "dataset", "row") and value not in ("", None)
+            column: float(value)
+            for column, value in record.items()
+            if column not in _TEXT_COLUMNS and value not in ("", None)
         }
         for record in records
-        if record["table"] == text
+        if record["table"] == key
     }
     if not rows:
-        tables = sorted({record["table"] for record in records}, key=int)
-        raise NddrError(f"the paper has no table {table!r}: choose one of {', '.join(tables)}")
+        tables = sorted({record["table"] for record in records}, key=_table_order)
+        owner = "the paper" if file == PAPER_CSV else PUBLISHED_CSV
+        raise NddrError(f"{owner} has no table {table!r}: choose one of {', '.join(tables)}")
     return rows
+
+
+def paper_sources(table: int | str) -> dict[str, str]:
+    """Row -> where its numbers come from, for a table of ``published_tables.csv`` (the paper's
+    tables: none)."""
+    if is_paper_table(table):
+        return {}
+    _, records, key = _records(table)
+    return {record["row"]: record["source"] for record in records if record["table"] == key}
+
+
+def _table_order(table: str) -> tuple[int, str]:
+    return (int(table), "") if table.isdigit() else (0, table)
 
 
 def paper_numbers(suite: Suite) -> dict[str, dict[str, float]]:
@@ -50,6 +82,19 @@ def paper_numbers(suite: Suite) -> dict[str, dict[str, float]]:
             c.name: published[c.paper] for c in suite.columns if c.paper in published
         }
     return numbers
+
+
+def published_only_rows(suite: Suite) -> dict[str, dict[str, float]]:
+    """Rows of a suite's ``published_tables.csv`` table that the suite does not run (methods
+    nddr does not implement, e.g. MTAN): label -> column name -> number, in the CSV's order."""
+    if suite.table is None or is_paper_table(suite.table):
+        return {}
+    ours = {row.label for row in suite.rows}
+    return {
+        label: {c.name: published[c.paper] for c in suite.columns if c.paper in published}
+        for label, published in paper_rows(suite.table).items()
+        if label not in ours
+    }
 
 
 def as_results(suite: Suite, numbers: Mapping[str, float] | None) -> Results | None:

@@ -53,12 +53,13 @@ class Row:
 @dataclass(frozen=True)
 class Suite:
     """A grid of runs printed as one table. ``table`` is the paper's table whose numbers are
-    shown (``None``: no paper column); ``paper_absent`` says why a table of the paper shows none.
+    shown, or a table of ``published_tables.csv`` by name (``None``: no published column);
+    ``paper_absent`` says why a table shows none.
     """
 
     name: str
     title: str
-    table: int | None
+    table: int | str | None
     tasks: Mapping[str, str]
     columns: tuple[Column, ...]
     single: Mapping[str, str]
@@ -71,7 +72,7 @@ class Suite:
                 return row
         raise unknown_choice(f"row of suite {self.name!r}", label, [r.label for r in self.rows])
 
-    def paper_row(self, row: Row) -> tuple[int, str] | None:
+    def paper_row(self, row: Row) -> tuple[int | str, str] | None:
         if row.paper is not None:
             return row.paper
         return (self.table, row.label) if self.table is not None else None
@@ -117,7 +118,7 @@ class _RowEntry(_Strict):
 
 class _SuiteEntry(_Strict):
     title: str
-    table: int | None = None
+    table: int | str | None = None
     paper_absent: str | None = None
     tasks: dict[str, str]
     columns: str

@@ -10,7 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nddr.errors import NddrError
-from nddr.experiments.paper import as_results, paper_numbers
+from nddr.experiments.paper import (
+    as_results,
+    is_paper_table,
+    paper_numbers,
+    paper_sources,
+    published_only_rows,
+)
 from nddr.experiments.suites import SINGLE_ROW, Column, Suite, higher_is_better, selected_rows
 from nddr.tasks.metrics import GAIN_CONVENTIONS, UNITS, multi_task_gain
 from nddr.tasks.metrics.normals import ENCODED_PREFIX
@@ -82,7 +88,10 @@ def format_table(
     gain_directions = higher_is_better(suite, gain_only=True)
     arrows = {c: "↑" if directions[c.task][c.metric] else "↓" for c in suite.columns}
     paper = paper_numbers(suite)
+    extra = published_only_rows(suite)
+    paper.update(extra)
     with_paper = bool(paper) or suite.paper_absent is not None
+    word = _published_word(suite)
     header = ["row"]
     for column in suite.columns:
         name = f"{column.name} {arrows[column]}"
@@ -91,9 +100,11 @@ def format_table(
         elif column.paper is None:
             header.append(f"{name} ours")
         else:
-            header += [f"{name} paper", f"{name} ours"]
+            header += [f"{name} {word}", f"{name} ours"]
     for label, _ in GAINS:
-        header += [f"Δm ({label}) paper", f"Δm ({label}) ours"] if with_paper else [f"Δm ({label})"]
+        header += (
+            [f"Δm ({label}) {word}", f"Δm ({label}) ours"] if with_paper else [f"Δm ({label})"]
+        )
     rows = selected_rows(suite, only)
     ours: dict[str, Results] = {}
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -113,24 +124,32 @@ def format_table(
             values = [v for r in per_seed if (v := _value(r, column)) is not None]
             if with_paper and column.paper is not None:
                 number = paper.get(row.label, {}).get(column.name)
-                cells.append(MISSING if number is None else f"{number:.1f}")
+                cells.append(MISSING if number is None else f"{number:.{_digits(column)}f}")
             if not values:
                 cells.append(MISSING)
                 continue
             mean, std = _mean_std(values)
             means.setdefault(column.task, {})[column.metric] = mean
-            cells.append(f"{mean:.1f}" + ("" if std is None else f" ± {std:.2f}"))
+            digits = _digits(column)
+            cells.append(f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits + 1}f}"))
         ours[row.label] = means
         cells_by_row.append(cells)
-    for row, cells in zip(rows, cells_by_row):
+    for label in extra:
+        cells = [label]
+        for column in suite.columns:
+            if column.paper is not None:
+                number = paper[label].get(column.name)
+                cells.append(MISSING if number is None else f"{number:.{_digits(column)}f}")
+            cells.append(MISSING)
+        cells_by_row.append(cells)
+    labels = [row.label for row in rows] + list(extra)
+    for label, cells in zip(labels, cells_by_row):
         for _, convention in GAINS:
             if with_paper:
-                published = as_results(suite, paper.get(row.label))
+                published = as_results(suite, paper.get(label))
                 baseline = as_results(suite, paper.get(SINGLE_ROW))
                 cells.append(_gain(published, baseline, gain_directions, convention))
-            cells.append(
-                _gain(ours.get(row.label), ours.get(SINGLE_ROW), gain_directions, convention)
-            )
+            cells.append(_gain(ours.get(label), ours.get(SINGLE_ROW), gain_directions, convention))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*_preamble(suite, seeds, with_paper), *lines, *_footer(missing)])
 
@@ -138,12 +157,18 @@ def format_table(
 def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]:
     seed_text = ", ".join(map(str, seeds))
     spread = "mean ± sample std over" if len(seeds) > 1 else "one run,"
+    sources = paper_sources(suite.table) if suite.table is not None else {}
+    theirs = ""
+    if with_paper and not suite.paper_absent:
+        theirs = (
+            " Published: each row's source below." if sources else " Paper: the published numbers."
+        )
     lines = [
         f"# {suite.name}: {suite.title}",
         "",
-        f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}."
-        + (" Paper: the published numbers." if with_paper and not suite.paper_absent else ""),
+        f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}." + theirs,
     ]
+    lines += [f"- {label}: {source}" for label, source in sources.items()]
     if suite.paper_absent is not None:
         lines.append(suite.paper_absent)
     lines.append(_units_line(suite))
@@ -159,6 +184,19 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         "",
     ]
     return lines
+
+
+def _digits(column: Column) -> int:
+    """Decimals of a column: one for % and degrees (as the paper prints them), four for errors
+    in the dataset's unit (depth: 0.3771 m), as MTAN and LibMTL print them."""
+    return 1 if column.metric in UNITS else 4
+
+
+def _published_word(suite: Suite) -> str:
+    """The header word of the published columns: ``paper`` for the paper's tables."""
+    if suite.table is None or is_paper_table(suite.table):
+        return "paper"
+    return "published"
 
 
 def _units_line(suite: Suite) -> str:

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from nddr.data import DATASETS, USER_DATASET
 from nddr.errors import NddrError
 from nddr.models.fusion.registry import DEFAULT_VARIANT, variant_choices, variant_error
 
@@ -46,8 +47,7 @@ class DataConfig(_Section):
     """Which dataset, which of its targets, augmentation and batching."""
 
     name: str = Field(
-        "scenes",
-        description="dataset: scenes, multidigits, nyuv2, imdb_wiki, folder, or module:Class",
+        "scenes", description="dataset: " + ", ".join(DATASETS) + f", or {USER_DATASET}"
     )
     root: str | None = Field(None, description="dataset folder (built-in: cache folder)")
     tasks: list[str] | None = Field(
