@@ -1,6 +1,7 @@
 """``nddr data prepare / check / show`` end to end, on small fixtures in the real formats."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -162,10 +163,11 @@ def test_check_help_lists_folder_and_the_class_form(capsys):
     assert "folder" in out and "module:Class" in out
     with pytest.raises(SystemExit):
         main(["data", "--help"])
-    assert (
-        "folder       your images and targets, described by ROOT/dataset.yaml"
-        in capsys.readouterr().out
+    catalogue = capsys.readouterr().out
+    assert re.search(
+        r"\n  folder +your images and targets, described by ROOT/dataset.yaml", catalogue
     )
+    assert re.search(r"\n  module:Class +your own MultiTaskDataset subclass", catalogue)
 
 
 def test_check_of_the_mtan_npy_layouts_lists_them_and_names_bad_files(tmp_path, capsys):
