@@ -148,14 +148,14 @@ def markdown(costs: Mapping[str, Mapping[str, tuple[float, float]]], gains: Mapp
             else:
                 mean, std, seeds = gain
                 spread = "" if std is None else f" ± {std:.2f}"
-                cells.append(f"{mean:+.2f}{spread} ({seeds} seeds)")
+                cells.append(f"{mean:+.2f}{spread} ({seeds} seed{'s' if seeds > 1 else ''})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
-    """Left: added training FLOPs per setting and backbone, with the 10 % budget; right: the
-    measured rows' Delta_m on each CPU suite (mean ± std over seeds)."""
+    """Left: added training FLOPs per setting and backbone, with the 10 % budget; then per CPU
+    suite the measured rows' Delta_m (mean ± std over seeds)."""
     try:
         import matplotlib
 
@@ -163,7 +163,8 @@ def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, axes = plt.subplots(1, 1 + len(gains), figsize=(5.5 + 3.5 * len(gains), 4.2))
+    left, *right = axes if gains else [axes]
     labels = [setting.label for setting in SETTINGS]
     width = 0.8 / len(costs)
     for index, (backbone, rows) in enumerate(costs.items()):
@@ -173,19 +174,16 @@ def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
     left.axhline(10, color="black", linestyle="--", linewidth=1, label="10 % budget")
     left.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
     left.set_ylabel("training FLOPs added to the K columns (%)")
-    left.set_title("Cost (nddr bench defaults: batch 2, 161x161)")
+    left.set_title("Cost (batch 2, 161x161)")
     left.legend()
     measured = [setting for setting in SETTINGS if setting.suite_row]
-    width = 0.8 / max(len(gains), 1)
-    for index, (suite, rows) in enumerate(gains.items()):
+    for axis, (suite, rows) in zip(right, gains.items()):
         means = [rows.get(s.suite_row, (float("nan"), None, 0))[0] for s in measured]
         stds = [rows.get(s.suite_row, (0, None, 0))[1] or 0 for s in measured]
-        positions = [i + (index - (len(gains) - 1) / 2) * width for i in range(len(measured))]
-        right.bar(positions, means, width, yerr=stds, capsize=4, label=suite)
-    right.set_xticks(range(len(measured)), [s.label for s in measured])
-    right.set_ylabel("Δm (metrics) against single-task (%)")
-    right.set_title("Gain on the CPU suites (mean ± std over seeds)")
-    right.legend()
+        axis.bar(range(len(measured)), means, 0.6, yerr=stds, capsize=4, color="tab:green")
+        axis.set_xticks(range(len(measured)), [s.label for s in measured], rotation=20)
+        axis.set_ylabel("Δm (metrics) against single-task (%)")
+        axis.set_title(f"{suite} (mean ± std over seeds)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
