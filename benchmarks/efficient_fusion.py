@@ -137,7 +137,7 @@ def markdown(costs: Mapping[str, Mapping[str, tuple[float, float]]], gains: Mapp
     header += [f"{b} FLOP ratio" for b in backbones] + [f"{b} params" for b in backbones]
     header += [f"{suite} Δm (metrics)" for suite in gains]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    for setting in SETTINGS:
+    for setting in SETTINGS if costs else [s for s in SETTINGS if s.suite_row]:
         cells = [setting.label]
         cells += [f"{costs[b][setting.label][0]:.3f}" for b in backbones]
         cells += [f"{costs[b][setting.label][1]:.2f}%" for b in backbones]
@@ -191,7 +191,9 @@ def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", nargs="+", default=["resnet50", "resnet101"])
+    parser.add_argument(
+        "--backbones", nargs="*", default=["resnet50", "resnet101"], help="none: Delta_m only"
+    )
     parser.add_argument("--runs", type=Path, help="the --out folder of nddr reproduce")
     parser.add_argument("--plot", type=Path, help="write the trade-off plot to this PNG")
     args = parser.parse_args()
@@ -199,6 +201,8 @@ def main() -> None:
     gains = {suite: suite_gains(suite, args.runs) for suite in SUITES} if args.runs else {}
     print(markdown(costs, gains))
     if args.plot:
+        if not costs:
+            raise SystemExit("--plot needs at least one of --backbones")
         plot(costs, gains, args.plot)
 
 
