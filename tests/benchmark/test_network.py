@@ -70,6 +70,30 @@ def test_nddr_adds_exactly_its_one_by_one_convolutions_in_flops():
     assert count_flops(grouped, settings) == (nddr_train, nddr_inference)
 
 
+@pytest.mark.parametrize(
+    ("variant", "per_pixel"),
+    [
+        # (KC)^2 / G multiply-adds per pixel, G = 8.
+        ("nddr_grouped", lambda c: (2 * c) ** 2 // 8),
+        # K^2 C for the per-channel part and KC -> r -> KC for the correction, r = C / 8.
+        ("nddr_lowrank", lambda c: 4 * c + 2 * (2 * c) * (c // 8)),
+    ],
+)
+def test_efficient_fusion_adds_exactly_its_grouped_and_low_rank_convolutions(variant, per_pixel):
+    settings = Settings(backbone="tiny", size=(64, 64), batch=2)
+    singles = [
+        Workload(f"s{k}", "single", False, (task,)) for k, task in enumerate(bench_targets(2))
+    ]
+    single_train = sum(count_flops(w, settings)[0] for w in singles)
+    fused_train, _ = count_flops(
+        Workload(variant, variant, False, tuple(bench_targets(2))), settings
+    )
+    fusion = sum(
+        2 * 2 * per_pixel(c) * s * s for c, s in [(16, 32), (32, 16), (64, 8), (64, 8), (64, 8)]
+    )
+    assert fused_train - single_train == 3 * fusion
+
+
 def test_ratios_are_against_the_sum_of_single_task_rows():
     rows = [
         Row("single:a", 1, 100, 40, 1.0, 0.5, 2.0, 4.0, 1000),

@@ -101,6 +101,22 @@ def test_cross_stitch_and_sluice_checkpoints_print_a_table(tmp_path, capsys, var
     assert layers[2]["shares"][1] == pytest.approx([0.3, 0.7])
 
 
+@pytest.mark.parametrize(
+    ("variant", "title"), [("nddr_grouped", "Grouped NDDR"), ("nddr_lowrank", "Low-rank NDDR")]
+)
+def test_efficient_nddr_checkpoints_print_their_shares(tmp_path, capsys, variant, title):
+    model = _save(tmp_path / "net.safetensors", variant, init=(0.7, 0.3))
+    for flags in ([], ["--fold-bn"]):
+        assert _inspect(str(model), "--no-heatmap", *flags) == 0
+        out = capsys.readouterr().out
+        assert f"{title} 1 (16 channels per task)" in out and f"{title} 5" in out
+        rows = [line.split() for line in out.splitlines() if line.strip().startswith("seg <-")]
+        assert rows == [["seg", "<-", "70.0%", "30.0%"]] * 5
+    assert _inspect(str(model), "--json", "--no-heatmap") == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert [layer["kind"] for layer in layers] == [variant] * 5
+
+
 def test_errors_exit_2_through_main(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "inspect", cmd)
     assert cli.main(["inspect", str(tmp_path / "missing")]) == 2

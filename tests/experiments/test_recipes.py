@@ -37,7 +37,7 @@ FILES = sorted(CONFIGS.rglob("*.yaml"))
 EXPERIMENTS = [path for path in FILES if not path.stem.endswith("_base")]
 
 
-FUSED = ("cross_stitch", "sluice", "nddr")
+FUSED = ("cross_stitch", "sluice", "nddr", "nddr_grouped", "nddr_lowrank")
 
 
 PAPER_DATA = ("nyuv2", "imdb_wiki")

@@ -98,10 +98,14 @@ def test_vgg_shortcut_reduces_1472_channels_to_512():
     assert network.head_input("a").conv.out_channels == 512
 
 
+@pytest.mark.parametrize("variant", ["nddr", "nddr_grouped", "nddr_lowrank"])
 @pytest.mark.parametrize("backbone_name", ["tiny", "vgg16_lfov", "resnet50"])
 @pytest.mark.parametrize("shortcut", [False, True], ids=["plain", "shortcut"])
-def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_name, shortcut):
-    """NDDR init (1, 0) with fresh BN statistics, in eval mode, is the K single-task columns.
+def test_nddr_with_identity_init_reproduces_the_single_task_columns(
+    backbone_name, shortcut, variant
+):
+    """NDDR init (1, 0) with fresh BN statistics, in eval mode, is the K single-task columns;
+    so are grouped and low-rank NDDR's, whose diagonal init is the same.
 
     Fresh BN divides by sqrt(1 + eps) at each of the S stage ends, so outputs agree to within that
     factor; with eps = 0 they agree to float precision.
@@ -119,7 +123,7 @@ def test_nddr_with_identity_init_reproduces_the_single_task_columns(backbone_nam
         fused = nddr.build_network(
             copy.deepcopy(single.columns[0]),
             tasks,
-            "nddr",
+            variant,
             shortcut=shortcut,
             fusion_options=options,
         )

@@ -45,6 +45,8 @@ def _grad_by_column_key(network):
         ("nddr", True),
         ("cross_stitch", False),
         ("sluice", False),
+        ("nddr_grouped", False),
+        ("nddr_lowrank", False),
         ("single", False),
     ],
 )

@@ -57,6 +57,25 @@ def test_nddr_rules():
     assert {"columns.1.stages.0.1.weight", "heads.a.fc6.bias", "heads.a.bn6.weight"} <= no_decay
 
 
+@pytest.mark.parametrize(
+    "variant, weights",
+    [
+        ("nddr_grouped", {"conv"}),
+        ("nddr_lowrank", {"diagonal", "down", "up"}),
+    ],
+)
+def test_efficient_nddr_follows_nddrs_rules(variant, weights):
+    """Every 1x1 weight decayed at the fusion rate, as NDDR's W^k; the batch norm not decayed."""
+    by_name, _ = _groups(nddr.build_network("tiny", {"a": 2, "b": 3}, variant))
+    decayed = {f"fusions.{stage}.{name}.weight" for stage in range(5) for name in weights}
+    assert _names(by_name["fusion/decay"]) == decayed
+    assert by_name["fusion/decay"]["lr"] == pytest.approx(0.1)
+    assert by_name["fusion/decay"]["weight_decay"] == 5e-4
+    bn = {f"fusions.{stage}.bn.{name}" for stage in range(5) for name in ("weight", "bias")}
+    assert _names(by_name["fusion/no_decay"]) == bn
+    assert by_name["fusion/no_decay"]["weight_decay"] == 0.0
+
+
 def test_shortcuts_train_at_the_fusion_rate_unless_given_their_own():
     """NDDR-CNN-Shortcut's shortcuts train at the NDDR rate (released code: nddr_shortcut_*);
     ``shortcut_lr_mult=1`` is its baselines' base rate (``shortcuts``)."""

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import default_collate
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from nddr.benchmark.rounds import (
     CONFIDENCE,
@@ -271,16 +271,53 @@ def time_runners(
     return times
 
 
+def grouped_conv_backward_flop(
+    grad_out_shape: Sequence[int],
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    _bias: object,
+    _stride: object,
+    _padding: object,
+    _dilation: object,
+    transposed: bool,
+    _output_padding: object,
+    groups: int,
+    output_mask: Sequence[bool],
+    out_shape: Sequence[Sequence[int] | None],
+    **_: object,
+) -> int:
+    """FLOPs of ``aten.convolution_backward`` (arguments as shapes): torch's formula, whose
+    weight-gradient term ignores ``groups`` (G x too many for a grouped convolution, C x for
+    the per-channel part of a low-rank NDDR), with that term divided by the groups."""
+
+    def channels_first(shape: Sequence[int]) -> list[int]:
+        return [shape[1], shape[0], *shape[2:]]
+
+    flops = 0
+    if output_mask[0]:
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1]:
+        first, second = (grad_out_shape, x_shape) if transposed else (x_shape, grad_out_shape)
+        weight = [channels_first(shape) for shape in (first, second, out_shape[1])]
+        flops += conv_flop_count(*weight, transposed=False) // groups
+    return flops
+
+
+_FLOP_FORMULAS = {torch.ops.aten.convolution_backward: grouped_conv_backward_flop}
+"""The counts :func:`network_flops` puts in place of torch's."""
+
+
 def network_flops(network: nn.Module, image: Tensor) -> tuple[int, int]:
     """FLOPs of one training step (forward + backward) and of one inference on ``image``.
 
     Build ``network`` and ``image`` on the meta device to count without memory or compute.
+    Grouped convolutions count their weight gradient per group (:func:`grouped_conv_backward_flop`).
     """
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_FLOP_FORMULAS) as counter:
         network.eval()
         network(image)
     inference = counter.get_total_flops()
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_FLOP_FORMULAS) as counter:
         network.train()
         outputs = network(image)
         sum(output.float().sum() for output in outputs.values()).backward()

@@ -15,7 +15,9 @@ from nddr.models.analysis import format_shares, fusion_shares
 from nddr.models.fusion import (
     FUSIONS,
     Fusion,
+    GroupedNDDR,
     LayerSelection,
+    LowRankNDDR,
     Shares,
     fusion_entry,
     register_fusion,
@@ -115,7 +117,10 @@ def test_the_builder_reads_the_entry(blend):
     assert [layer.name for layer in shares][:2] == ["Blend 1", "Blend 2"]
     assert shares[0].shares[0] == pytest.approx((0.9, 0.1))
     assert "(the blend weights)" in format_shares(shares)
-    with pytest.raises(NddrError, match="folds the batch norm of NDDR layers, and Blend"):
+    with pytest.raises(
+        NddrError,
+        match="folds the batch norm of NDDR / Grouped NDDR / Low-rank NDDR layers, and Blend",
+    ):
         fusion_shares(network, fold_bn=True)
 
 
@@ -130,7 +135,7 @@ def test_a_registered_fusion_trains_through_a_config(blend, tmp_path):
 
 
 def test_an_unknown_variant_lists_the_registered_ones():
-    with pytest.raises(NddrError, match="'sluice' or 'nddr'\\)"):
+    with pytest.raises(NddrError, match="'nddr', 'nddr_grouped' or 'nddr_lowrank'\\)"):
         build_config({}, ["model.variant=blend"])
     with pytest.raises(NddrError, match="cannot register fusion 'nddr'"):
         register_fusion("nddr", Blend, "a second nddr")
@@ -165,17 +170,35 @@ def test_the_registry_is_read_without_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "single, multi, cross_stitch, sluice or nddr"
+    assert result.stdout.strip() == (
+        "single, multi, cross_stitch, sluice, nddr, nddr_grouped or nddr_lowrank"
+    )
 
 
 def test_the_built_in_kinds_keep_their_parts():
-    assert list(nddr.VARIANTS) == ["single", "multi", "cross_stitch", "sluice", "nddr"]
+    assert list(nddr.VARIANTS) == [
+        "single",
+        "multi",
+        "cross_stitch",
+        "sluice",
+        "nddr",
+        "nddr_grouped",
+        "nddr_lowrank",
+    ]
     assert dict(FUSIONS) == {
         "cross_stitch": nddr.CrossStitch,
         "sluice": nddr.Sluice,
         "nddr": nddr.NDDR,
+        "nddr_grouped": GroupedNDDR,
+        "nddr_lowrank": LowRankNDDR,
     }
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "sluice")
     assert auxiliary_loss_name(network.fusions) == "the sluice penalty"
-    assert [fusion_entry(name).shares.fold_bn for name in FUSIONS] == [False, False, True]
+    assert [fusion_entry(name).shares.fold_bn for name in FUSIONS] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert bench_variants()["nddr_shortcut"] == ("nddr", True)

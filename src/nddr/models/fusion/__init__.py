@@ -23,6 +23,8 @@ from nddr.models.fusion.registry import (
 if TYPE_CHECKING:
     from nddr.models.fusion.base import Fusion, diagonal_mixing
     from nddr.models.fusion.cross_stitch import CrossStitch
+    from nddr.models.fusion.grouped_nddr import GroupedNDDR
+    from nddr.models.fusion.low_rank_nddr import LowRankNDDR
     from nddr.models.fusion.nddr import NDDR
     from nddr.models.fusion.shortcut import LastStage, Shortcut
     from nddr.models.fusion.sluice import LayerSelection, Sluice
@@ -31,6 +33,8 @@ _LAZY = {
     "Fusion": "nddr.models.fusion.base",
     "diagonal_mixing": "nddr.models.fusion.base",
     "CrossStitch": "nddr.models.fusion.cross_stitch",
+    "GroupedNDDR": "nddr.models.fusion.grouped_nddr",
+    "LowRankNDDR": "nddr.models.fusion.low_rank_nddr",
     "NDDR": "nddr.models.fusion.nddr",
     "LastStage": "nddr.models.fusion.shortcut",
     "Shortcut": "nddr.models.fusion.shortcut",
@@ -48,8 +52,10 @@ __all__ = [
     "CrossStitch",
     "Fusion",
     "FusionEntry",
+    "GroupedNDDR",
     "LastStage",
     "LayerSelection",
+    "LowRankNDDR",
     "Shares",
     "Shortcut",
     "Sluice",

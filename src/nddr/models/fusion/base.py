@@ -31,6 +31,14 @@ def diagonal_mixing(num_tasks: int, alpha: float, beta: float, divide_beta: bool
     return mixing
 
 
+def output_memory_format(like: Tensor) -> torch.memory_format:
+    """The memory format a fusion gives its outputs: channels-last where ``like`` (a task's
+    input) is, else contiguous, so the next stage's convolutions read them without a copy."""
+    if like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def check_init(init: object, fusion: str, xavier: bool = False) -> tuple[float, float] | str:
     """``init`` as the diagonal initialisation's ``(alpha, beta)`` floats, or ``"xavier"`` where
     the fusion has it; anything else is a ValueError naming the inits ``fusion`` takes."""

@@ -8,7 +8,13 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from nddr.models.fusion.base import BATCH_NORM_RANGES, Fusion, check_init, diagonal_mixing
+from nddr.models.fusion.base import (
+    BATCH_NORM_RANGES,
+    Fusion,
+    check_init,
+    diagonal_mixing,
+    output_memory_format,
+)
 
 
 class NDDR(Fusion):
@@ -87,12 +93,7 @@ class NDDR(Fusion):
         # Each task's block is copied out once, in the memory format it came in: as a strided
         # view of ``fused`` it would be copied by every convolution reading it, forward and
         # backward (benchmarks/nddr_output_layout.py).
-        memory_format = (
-            torch.channels_last
-            if features[0].is_contiguous(memory_format=torch.channels_last)
-            and not features[0].is_contiguous()
-            else torch.contiguous_format
-        )
+        memory_format = output_memory_format(features[0])
         return [
             block.contiguous(memory_format=memory_format)
             for block in fused.split(self.channels, dim=1)
@@ -113,14 +114,14 @@ class NDDR(Fusion):
         k, c = self.num_tasks, self.channels
         weight = self.conv.weight.detach().to(torch.float64).cpu().reshape(k, c, k, c)
         if fold_bn:
-            weight = weight * _bn_scale(self.bn).view(k, c, 1, 1)
+            weight = weight * bn_scale(self.bn).view(k, c, 1, 1)
         return torch.linalg.vector_norm(weight, dim=(1, 3))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, init={self.init}"
 
 
-def _bn_scale(bn: nn.BatchNorm2d) -> Tensor:
+def bn_scale(bn: nn.BatchNorm2d) -> Tensor:
     """gamma / sqrt(running var + eps) per channel (1 where the batch norm lacks either)."""
     ones = torch.ones(bn.num_features, dtype=torch.float64)
     gamma = bn.weight.detach().to(torch.float64).cpu() if bn.weight is not None else ones

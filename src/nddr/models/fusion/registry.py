@@ -262,5 +262,20 @@ register_fusion(
     shares=Shares("block norms of the 1x1 weights", "W_kj", fold_bn=True),
 )
 
+register_fusion(
+    "nddr_grouped",
+    "nddr.models.fusion.grouped_nddr:GroupedNDDR",
+    "K columns with NDDR layers in G channel groups after every stage (1/G of NDDR's cost)",
+    title="Grouped NDDR",
+    shares=Shares("block norms of the equivalent dense 1x1 weights", "W_kj", fold_bn=True),
+)
+register_fusion(
+    "nddr_lowrank",
+    "nddr.models.fusion.low_rank_nddr:LowRankNDDR",
+    "K columns with NDDR layers as diagonal + rank-r 1x1 weights after every stage",
+    title="Low-rank NDDR",
+    shares=Shares("block norms of the diagonal + low-rank 1x1 weights", "W_kj", fold_bn=True),
+)
+
 DEFAULT_VARIANT = "nddr"
 """The paper's method: the variant configs and :func:`nddr.build_network` default to."""

@@ -1,0 +1,150 @@
+"""Low-rank NDDR: NDDR's projection as a per-channel diagonal part plus a rank-r correction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from nddr.models.fusion.base import BATCH_NORM_RANGES, Fusion, check_init, diagonal_mixing
+from nddr.models.fusion.grouped_nddr import (
+    deinterleave,
+    grouped_diagonal,
+    interleave,
+    interleaved_to_stacked,
+    stacked_to_interleaved,
+)
+from nddr.models.fusion.nddr import bn_scale
+
+
+def resolve_rank(channels: int, rank: int | None, rank_fraction: float) -> int:
+    """r at a stage of C ``channels``: ``rank`` where given, else ``rank_fraction`` of C
+    (rounded, at least 1); a ValueError unless 1 <= r <= C."""
+    resolved = rank if rank is not None else max(1, round(rank_fraction * channels))
+    if not 1 <= resolved <= channels:
+        raise ValueError(
+            f"LowRankNDDR rank={resolved} must lie in [1, {channels}], the stage's channels "
+            "(give a rank no larger than the narrowest stage, or rank_fraction)"
+        )
+    return resolved
+
+
+class LowRankNDDR(Fusion):
+    """NDDR (paper §3.1) with each W^k as a per-channel diagonal part plus a rank-r correction.
+
+    Task k's output before batch norm is ``sum_j D_kj x_j + U_k V x``: D_kj is diagonal (one
+    weight per channel and task pair, the part the diagonal init of §4.1 sets: ``alpha`` on the
+    own task, ``beta`` on the others), V a down-projection KC -> r shared by the tasks and U_k
+    an up-projection r -> C per task, so the layer holds K^2 C + 2 K C r weights instead of
+    K^2 C^2 (for K = 2 and r = C / 8 about 1/8 of NDDR's, as its multiply-adds). The correction
+    starts at zero (U = 0, V random, as LoRA's, Hu et al. 2022), so init (1, 0) gives the
+    single-task columns exactly whatever r. Then batch norm and ReLU, as NDDR. All three parts
+    are 1x1 convolutions: decayed and trained at the fusion rate by NDDR's rules
+    (:func:`nddr.parameter_groups`); ``nddr inspect`` reads the blocks of D + U V.
+
+    Args:
+        channels: C.
+        num_tasks: K.
+        rank_fraction: r as a fraction of each stage's C (rounded, at least 1); the default 1/8
+            keeps the layers under 10 % of ResNet-50/101's FLOPs.
+        rank: r at every stage instead (1 <= r <= the narrowest stage's C).
+        init: ``(alpha, beta)`` for the diagonal part, as NDDR's diagonal init.
+        divide_beta: Spread ``beta`` over the K - 1 other tasks (default) or give each ``beta``.
+        activation: Apply the ReLU (the paper's layer).
+        bn_momentum, bn_eps: Batch norm settings, NDDR's defaults.
+    """
+
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        **BATCH_NORM_RANGES,
+        "rank": (1, math.inf),
+    }
+
+    def __init__(
+        self,
+        channels: int,
+        num_tasks: int,
+        rank_fraction: float = 0.125,
+        rank: int | None = None,
+        init: tuple[float, float] = (0.9, 0.1),
+        divide_beta: bool = True,
+        activation: bool = True,
+        bn_momentum: float = 0.05,
+        bn_eps: float = 1e-3,
+    ) -> None:
+        super().__init__(channels, num_tasks)
+        self.rank = resolve_rank(channels, rank, rank_fraction)
+        self.init = check_init(init, "LowRankNDDR")
+        self.divide_beta = divide_beta
+        width = channels * num_tasks
+        # Group order with one channel per group: channel c of every task, then channel c + 1.
+        self.diagonal = nn.Conv2d(width, width, kernel_size=1, groups=channels, bias=False)
+        self.down = nn.Conv2d(width, self.rank, kernel_size=1, bias=False)
+        self.up = nn.Conv2d(self.rank, width, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(width, eps=bn_eps, momentum=bn_momentum)
+        self.activation = nn.ReLU(inplace=True) if activation else nn.Identity()
+        self.reset_parameters()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, object]) -> None:
+        """The base checks, with ``rank`` an integer or ``None`` and ``rank_fraction`` in (0, 1]."""
+        rank = options.get("rank")
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int)):
+            raise ValueError(f"LowRankNDDR option rank is an integer or null, got {rank!r}")
+        super().check_options(
+            {key: value for key, value in options.items() if key != "rank" or value is not None}
+        )
+        fraction = options.get("rank_fraction", 1)
+        if not 0 < fraction <= 1:
+            raise ValueError(f"LowRankNDDR option rank_fraction lies in (0, 1], got {fraction!r}")
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """The diagonal init in D, U = 0, V uniform at PyTorch's convolution scale, a fresh BN."""
+        mixing = diagonal_mixing(self.num_tasks, *self.init, divide_beta=self.divide_beta)
+        weight = grouped_diagonal(self.num_tasks, 1, self.channels, mixing)
+        self.diagonal.weight.copy_(weight[:, :, None, None])
+        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.up.weight)
+        self.bn.reset_parameters()
+
+    def _project(self, interleaved: Tensor) -> Tensor:
+        return self.diagonal(interleaved) + self.up(self.down(interleaved))
+
+    def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
+        self.check_features(features)
+        interleaved = interleave(features, self.channels)
+        fused = self.activation(self.bn(self._project(interleaved)))
+        return deinterleave(fused, self.num_tasks, self.channels, like=features[0])
+
+    def forward_stacked(self, features: Tensor) -> Tensor:
+        """The layer on task-major stacked features (the grouped-columns execution)."""
+        k, c = self.num_tasks, self.channels
+        fused = self._project(stacked_to_interleaved(features, k, c))
+        return interleaved_to_stacked(self.activation(self.bn(fused)), k, c)
+
+    def dense_weight(self) -> Tensor:
+        """D + U V as NDDR's dense [K*C, K*C] matrix (task-major rows and columns, float64)."""
+        k, c = self.num_tasks, self.channels
+        diagonal = self.diagonal.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
+        dense = torch.zeros(c, k, c, k, dtype=torch.float64)  # group order [c, task, c', task']
+        index = torch.arange(c)
+        dense[index, :, index, :] = diagonal.view(c, k, k)
+        up = self.up.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
+        down = self.down.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
+        dense = dense.reshape(c * k, c * k) + up @ down
+        return dense.view(c, k, c, k).permute(1, 0, 3, 2).reshape(k * c, k * c)
+
+    def block_norms(self, fold_bn: bool = False) -> Tensor:
+        """Frobenius norms of the C x C blocks W_kj of D + U V; with ``fold_bn`` each output
+        channel's row first scaled by its batch norm's gamma / sqrt(var + eps)."""
+        k, c = self.num_tasks, self.channels
+        weight = self.dense_weight().view(k, c, k, c)
+        if fold_bn:
+            weight = weight * bn_scale(self.bn).view(c, k).T.reshape(k, c, 1, 1)
+        return torch.linalg.vector_norm(weight, dim=(1, 3))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rank={self.rank}, init={self.init}"
