@@ -1,4 +1,5 @@
-"""Datasets of tasks: NYUv2 and IMDB-WIKI (user files), Scenes and MultiDigits (built in).
+"""Datasets of tasks: NYUv2, PASCAL-Context and IMDB-WIKI (user files), Scenes and MultiDigits
+(built in).
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
 :mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
@@ -54,6 +55,12 @@ DATASETS: dict[str, DatasetEntry] = {
         "NYU Depth v2: 40-class segmentation, normals, depth (paper §4)",
         builtin=False,
     ),
+    "pascal_context": DatasetEntry(
+        "nddr.data.pascal_context:PascalContext",
+        "PASCAL-Context multi-task (PASCAL_MT): 21-class segmentation, human parts, saliency, "
+        "normals",
+        builtin=False,
+    ),
     "imdb_wiki": DatasetEntry(
         "nddr.data.imdb_wiki:IMDBWiki",
         "IMDB-WIKI faces: age (100 classes), gender (paper §5.2)",
@@ -100,6 +107,7 @@ _LAZY = {
     "MultiDigits": "nddr.data.multidigits",
     "MultiTaskDataset": "nddr.data.base",
     "NYUv2": "nddr.data.nyuv2",
+    "PascalContext": "nddr.data.pascal_context",
     "Scenes": "nddr.data.scenes",
     "TargetSpec": "nddr.data.base",
     "Transform": "nddr.data.base",
@@ -125,6 +133,7 @@ __all__ = [
     "MultiDigits",
     "MultiTaskDataset",
     "NYUv2",
+    "PascalContext",
     "Scenes",
     "TargetKind",
     "TargetSpec",
