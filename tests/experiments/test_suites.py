@@ -29,3 +29,23 @@ def test_suites_file_errors_name_the_suite_and_the_fix():
         load_suites(
             base + suite + single + "      x: {configs: [b.yaml], init_from_singel: true}\n"
         )
+
+
+def test_a_suite_takes_the_paper_or_a_published_csv_not_both():
+    from nddr.experiments.suites import get_suite, load_suites
+
+    base = "columns: {c: [{name: a, task: left, metric: accuracy}]}\nsuites:\n  s:\n"
+    suite = "    title: t\n    tasks: {left: classification}\n    columns: c\n"
+    single = "    rows:\n      single_task: {configs: {left: a.yaml}}\n"
+    loaded = load_suites(base + suite + "    published: p.csv\n" + single)
+    assert loaded["s"].published == "p.csv" and loaded["s"].table is None
+    with pytest.raises(NddrError, match="gives both table and published"):
+        load_suites(base + suite + "    published: p.csv\n    table: 4\n" + single)
+    pascal = get_suite("pascal-context")
+    assert pascal.tasks == {
+        "semseg": "segmentation",
+        "human_parts": "segmentation",
+        "saliency": "saliency",
+        "normals": "normals",
+    }
+    assert [row.label for row in pascal.rows][-1] == "nddr_shortcut"

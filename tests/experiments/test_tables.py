@@ -182,3 +182,32 @@ def test_delta_m_counts_the_same_metrics_for_the_paper_and_for_us(suite):
         assert len(normals) in (0, 5)
     else:
         assert not any(metric.startswith(ENCODED_PREFIX) for metric in normals)
+
+
+PASCAL = {
+    "semseg": {"miou": 60.0, "pixel_accuracy": 80.0},
+    "human_parts": {"miou": 50.0, "pixel_accuracy": 70.0},
+    "saliency": {"max_f": 70.0, "miou": 60.0},
+    "normals": {"mean": 15.0, "median": 12.0},
+}
+
+
+def test_pascal_context_table_shows_the_published_numbers_and_their_source(tmp_path):
+    def train(config: Config) -> dict:
+        results = {task: dict(PASCAL[task]) for task in config.data.tasks}
+        checkpoint = config.run_dir / "weights" / "final.safetensors"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"fake")
+        return {"run_dir": str(config.run_dir), "results": results, "checkpoint": str(checkpoint)}
+
+    markdown = run_suite(
+        "pascal-context", 1, ["optim.steps=3"], tmp_path, train=train, log=lambda _: None
+    )
+    rows = table_cells(markdown)
+    single, nddr = rows["single_task"], rows["nddr"]
+    assert single["Seg mIoU ↑ published"] == "66.2" and single["Seg mIoU ↑ ours"] == "60.0"
+    assert single["N mean ↓ published"] == "13.9" and "Sal maxF ↑ published" not in single
+    assert nddr["Seg mIoU ↑ published"] == "-" and nddr["Sal maxF ↑ ours"] == "70.0"
+    assert nddr["Δm (metrics) ours"] == "+0.00" and nddr["Δm (metrics) published"] == "-"
+    assert "Published: Vandenhende et al." in markdown and "(resnet18)" in markdown
+    assert "multi_task -2.86, cross_stitch +0.60, nddr +0.39" in markdown

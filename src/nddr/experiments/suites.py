@@ -53,7 +53,9 @@ class Row:
 @dataclass(frozen=True)
 class Suite:
     """A grid of runs printed as one table. ``table`` is the paper's table whose numbers are
-    shown (``None``: no paper column); ``paper_absent`` says why a table of the paper shows none.
+    shown (``None``: no paper column); ``paper_absent`` says why a table of the paper shows none;
+    ``published`` names a CSV of other publications' numbers for the same rows (beside ours
+    instead of the paper's; :func:`nddr.experiments.paper.published_rows`).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Suite:
     single: Mapping[str, str]
     rows: tuple[Row, ...]
     paper_absent: str | None = None
+    published: str | None = None
 
     def row(self, label: str) -> Row:
         for row in self.rows:
@@ -119,6 +122,7 @@ class _SuiteEntry(_Strict):
     title: str
     table: int | None = None
     paper_absent: str | None = None
+    published: str | None = None
     tasks: dict[str, str]
     columns: str
     rows: dict[str, _RowEntry]
@@ -194,6 +198,11 @@ def _suite(
             raise NddrError(f"{where}: row {label!r} of suite {name!r} lists its configs as a list")
         paper = (row.paper.table, row.paper.row) if row.paper is not None else None
         rows.append(Row(label, tuple(_values(row.configs)), row.init_from_single, paper))
+    if entry.published is not None and entry.table is not None:
+        raise NddrError(
+            f"{where}: suite {name!r} gives both table and published: the numbers beside ours "
+            "come from one source"
+        )
     columns = column_sets[entry.columns]
     unknown = sorted({column.task for column in columns} - set(entry.tasks))
     if unknown:
@@ -207,6 +216,7 @@ def _suite(
         dict(single.configs),
         tuple(rows),
         entry.paper_absent,
+        entry.published,
     )
 
 

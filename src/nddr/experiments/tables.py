@@ -10,7 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nddr.errors import NddrError
-from nddr.experiments.paper import as_results, paper_numbers
+from nddr.experiments.paper import (
+    DELTA_COLUMN,
+    as_results,
+    paper_numbers,
+    published_rows,
+    published_sources,
+)
 from nddr.experiments.suites import SINGLE_ROW, Column, Suite, higher_is_better, selected_rows
 from nddr.tasks.metrics import GAIN_CONVENTIONS, UNITS, multi_task_gain
 from nddr.tasks.metrics.normals import ENCODED_PREFIX
@@ -83,6 +89,7 @@ def format_table(
     arrows = {c: "↑" if directions[c.task][c.metric] else "↓" for c in suite.columns}
     paper = paper_numbers(suite)
     with_paper = bool(paper) or suite.paper_absent is not None
+    theirs = "published" if suite.published else "paper"
     header = ["row"]
     for column in suite.columns:
         name = f"{column.name} {arrows[column]}"
@@ -91,9 +98,11 @@ def format_table(
         elif column.paper is None:
             header.append(f"{name} ours")
         else:
-            header += [f"{name} paper", f"{name} ours"]
+            header += [f"{name} {theirs}", f"{name} ours"]
     for label, _ in GAINS:
-        header += [f"Δm ({label}) paper", f"Δm ({label}) ours"] if with_paper else [f"Δm ({label})"]
+        header += (
+            [f"Δm ({label}) {theirs}", f"Δm ({label}) ours"] if with_paper else [f"Δm ({label})"]
+        )
     rows = selected_rows(suite, only)
     ours: dict[str, Results] = {}
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -138,12 +147,15 @@ def format_table(
 def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]:
     seed_text = ", ".join(map(str, seeds))
     spread = "mean ± sample std over" if len(seeds) > 1 else "one run,"
+    paper_line = with_paper and not suite.paper_absent and not suite.published
     lines = [
         f"# {suite.name}: {suite.title}",
         "",
         f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}."
-        + (" Paper: the published numbers." if with_paper and not suite.paper_absent else ""),
+        + (" Paper: the published numbers." if paper_line else ""),
     ]
+    if suite.published is not None:
+        lines += _published_lines(suite.published)
     if suite.paper_absent is not None:
         lines.append(suite.paper_absent)
     lines.append(_units_line(suite))
@@ -158,6 +170,20 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         f"{counted}: {conventions}. ↑ / ↓: higher / lower is better.",
         "",
     ]
+    return lines
+
+
+def _published_lines(name: str) -> list[str]:
+    """Where a suite's published numbers come from, and the sources' own multi-task gains."""
+    lines = ["Published: " + "; ".join(published_sources(name)) + "."]
+    gains = {
+        row: values[DELTA_COLUMN]
+        for row, values in published_rows(name).items()
+        if DELTA_COLUMN in values
+    }
+    if gains:
+        cells = ", ".join(f"{row} {value:+.2f}" for row, value in gains.items())
+        lines.append(f"Their own Δm (their tasks and metrics, not only the columns here): {cells}.")
     return lines
 
 

@@ -45,7 +45,9 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Which dataset, which of its targets, augmentation and batching."""
 
-    name: str = Field("scenes", description="dataset: scenes, multidigits, nyuv2, imdb_wiki")
+    name: str = Field(
+        "scenes", description="dataset: scenes, multidigits, nyuv2, pascal_context, imdb_wiki"
+    )
     root: str | None = Field(None, description="dataset folder (built-in: cache folder)")
     tasks: list[str] | None = Field(
         ["segmentation", "normals"],
