@@ -120,3 +120,18 @@ def test_check_imdb_wiki_prints_the_filter_counts(tmp_path, capsys):
     assert "train: 3 samples" in out and "test: 1 samples" in out
     assert "kept 4" in out and "multiple_faces" in out
     assert "male:100.0%" in out
+
+
+def test_check_lists_pascal_context_and_counts_images_without_a_parts_file(tmp_path, capsys):
+    from tests.data.test_pascal_context import make_pascal
+
+    with pytest.raises(SystemExit):
+        main(["data", "check", "--help"])
+    assert "pascal_context" in capsys.readouterr().out
+    root = make_pascal(tmp_path / "PASCAL_MT")
+    assert main(["data", "check", "pascal_context", str(root), "--split", "train", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["splits"]["train"]
+    assert report["source"] == {"human_parts_without_mat": 1} and report["problems"] == []
+    parts = report["targets"]["human_parts"]
+    assert parts["invalid_fraction"] == pytest.approx(2 / 3)  # two of three images: no person
+    assert report["targets"]["saliency"]["class_names"] == ["background", "salient"]

@@ -254,3 +254,17 @@ def test_bad_files_name_the_file(root, damage, fragment):
         data[0]
     assert "\n" not in str(error.value)
     data[1]  # the other samples still load
+
+
+def test_size_resizes_image_and_targets_keeping_labels_and_unit_normals(root):
+    sample = build_dataset("pascal_context", root, "train", size=12)[0]
+    assert sample["image"].shape == (12, 12, 3)
+    for name in ("semseg", "human_parts", "saliency"):
+        assert sample[name].shape == (12, 12) and sample[name].dtype == np.uint8
+    original = PascalContext(root, "train")[0]
+    assert set(np.unique(sample["semseg"])) <= set(np.unique(original["semseg"]))
+    assert set(np.unique(sample["saliency"])) == {0, 1}
+    assert sample["normals"].shape == (12, 12, 3) and sample["normals"].dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(sample["normals"], axis=2), 1.0, rtol=1e-5)
+    with pytest.raises(NddrError, match="option size = 0 is not valid: give a side in pixels"):
+        PascalContext(root, "train", size=0)

@@ -65,8 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def _catalogue() -> str:
     lines = ["Datasets:"]
+    width = max(map(len, DATASETS))
     for name, entry in DATASETS.items():
-        lines.append(f"  {name:<12} {entry.description}{' [built in]' if entry.builtin else ''}")
+        built_in = " [built in]" if entry.builtin else ""
+        lines.append(f"  {name:<{width}} {entry.description}{built_in}")
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import scipy.io
+from PIL import Image
 from scipy.io.matlab import MatReadError
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
@@ -125,7 +126,11 @@ class PascalContext(MultiTaskDataset):
 
     ``split`` is ``"train"`` (``train.txt``) or ``"test"`` (``val.txt``, the split the peers
     report); ``tasks`` keeps only those targets (default: every target the folder has).
-    ``names[i]`` names sample ``i``; ``stats`` counts the images without a human-parts file.
+    ``size`` resizes every sample to ``size`` x ``size`` as it loads, as the peers train and
+    evaluate at 512 x 512 (PASCAL images are at most 500 px a side, many far less: a fixed crop
+    would otherwise be mostly padding); the image bilinearly, the targets by nearest neighbour,
+    so labels stay labels and normals stay unit. ``names[i]`` names sample ``i``; ``stats``
+    counts the images without a human-parts file.
     """
 
     def __init__(
@@ -134,8 +139,16 @@ class PascalContext(MultiTaskDataset):
         split: str = "train",
         transform: Transform | None = None,
         tasks: list[str] | None = None,
+        *,
+        size: int | None = None,
     ) -> None:
         super().__init__(transform)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise NddrError(
+                f"PASCAL-Context option size = {size!r} is not valid: give a side in pixels "
+                "(e.g. 512, the peers' resolution) or null to keep each image's own size"
+            )
+        self.size = size
         self.root = require_dir(
             root, "PASCAL-Context root", "pass the PASCAL_MT folder (JPEGImages/, ImageSets/ ...)"
         )
@@ -191,7 +204,26 @@ class PascalContext(MultiTaskDataset):
                     f"{str(sample.image)!r} is {image.shape[0]}x{image.shape[1]}: they must match"
                 )
             raw[name] = value
-        return raw
+        return resize_sample(raw, self.size) if self.size else raw
+
+
+def resize_sample(sample: RawSample, size: int) -> RawSample:
+    """A raw sample at ``size`` x ``size``: the image bilinear (antialiased), every target by
+    nearest neighbour (PIL)."""
+    resized: RawSample = {}
+    for key, value in sample.items():
+        if key == "image":
+            resized[key] = np.asarray(Image.fromarray(value).resize((size, size), Image.BILINEAR))
+        elif value.ndim == 3:  # normals: each float channel on its own
+            channels = [_nearest(np.ascontiguousarray(value[..., c]), size) for c in range(3)]
+            resized[key] = np.stack(channels, axis=2)
+        else:
+            resized[key] = _nearest(value, size)
+    return resized
+
+
+def _nearest(channel: np.ndarray, size: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(channel).resize((size, size), Image.NEAREST))
 
 
 def _index(root: Path, split: str, targets: list[str]) -> list[_Sample]:
