@@ -208,22 +208,18 @@ class PascalContext(MultiTaskDataset):
 
 
 def resize_sample(sample: RawSample, size: int) -> RawSample:
-    """A raw sample at ``size`` x ``size``: the image bilinear (antialiased), every target by
-    nearest neighbour (PIL)."""
+    """A raw sample at ``size`` x ``size``: the image bilinear (antialiased, PIL), every target
+    by nearest neighbour (the source pixel under each output pixel's centre)."""
+    height, width = sample["image"].shape[:2]
+    rows = np.minimum(((np.arange(size) + 0.5) * height / size).astype(np.intp), height - 1)
+    cols = np.minimum(((np.arange(size) + 0.5) * width / size).astype(np.intp), width - 1)
     resized: RawSample = {}
     for key, value in sample.items():
         if key == "image":
             resized[key] = np.asarray(Image.fromarray(value).resize((size, size), Image.BILINEAR))
-        elif value.ndim == 3:  # normals: each float channel on its own
-            channels = [_nearest(np.ascontiguousarray(value[..., c]), size) for c in range(3)]
-            resized[key] = np.stack(channels, axis=2)
         else:
-            resized[key] = _nearest(value, size)
+            resized[key] = np.ascontiguousarray(value[rows[:, None], cols[None, :]])
     return resized
-
-
-def _nearest(channel: np.ndarray, size: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(channel).resize((size, size), Image.NEAREST))
 
 
 def _index(root: Path, split: str, targets: list[str]) -> list[_Sample]:
