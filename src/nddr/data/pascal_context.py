@@ -16,10 +16,11 @@ its ``class`` and its ``parts`` (``part_name``, ``mask``); the parts of every ``
 into 7 classes (:data:`PART_GROUPS`, the grouping of Pascal-Part's 24 person parts that ASTMT and
 Vandenhende et al. use), the rest of the image is background. An image without a person with
 annotated parts has every pixel :data:`~nddr.data.conventions.IGNORE_INDEX`, so the task's loss
-and metric skip it, as the peers skip such images. Pascal-Part has a ``.mat`` for every VOC 2010
-image, so PASCAL_MT holds one per image; a split image whose ``.mat`` is absent is read as one
-without a person, not as an error, and counted in ``stats["human_parts_without_mat"]`` (``nddr
-data check`` shows it). **Saliency** is thresholded at 127.5, as the peers do (their
+and metric skip it, as the peers skip such images. The peers' loaders (ASTMT, Vandenhende et al.)
+require a ``.mat`` for every split image (an image without a person has one listing its other
+objects); this reader reads a split image whose ``.mat`` is absent as one without a person, not as
+an error, and counts it in ``stats["human_parts_without_mat"]`` (``nddr data check`` shows it), so
+an incomplete folder is visible rather than silently smaller. **Saliency** is thresholded at 127.5, as the peers do (their
 ``v / 255 > 0.5``). **Normals** are decoded as n = 2 e / 255 - 1 and L2-normalised; they were
 distilled from a network trained on NYUD, so their axes are NYUD-MT's, which nddr takes as
 stored (:mod:`nddr.data.nyuv2`); x is horizontal (the peers' flip negates it). The peers further
