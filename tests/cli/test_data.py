@@ -188,3 +188,18 @@ def test_check_of_the_mtan_npy_layouts_lists_them_and_names_bad_files(tmp_path, 
     np.save(root / "val" / "image" / "1.npy", np.zeros((6, 8, 3), np.uint8))
     assert main(["data", "check", "cityscapes_npy", str(root), "--set", "num_classes=19"]) == 1
     assert "val/image/1.npy" in capsys.readouterr().out
+
+
+def test_check_lists_pascal_context_and_counts_images_without_a_parts_file(tmp_path, capsys):
+    from tests.data.test_pascal_context import make_pascal
+
+    with pytest.raises(SystemExit):
+        main(["data", "check", "--help"])
+    assert "pascal_context" in capsys.readouterr().out
+    root = make_pascal(tmp_path / "PASCAL_MT")
+    assert main(["data", "check", "pascal_context", str(root), "--split", "train", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["splits"]["train"]
+    assert report["source"] == {"human_parts_without_mat": 1} and report["problems"] == []
+    parts = report["targets"]["human_parts"]
+    assert parts["invalid_fraction"] == pytest.approx(2 / 3)  # two of three images: no person
+    assert report["targets"]["saliency"]["class_names"] == ["background", "salient"]

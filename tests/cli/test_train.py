@@ -183,3 +183,41 @@ def test_train_eval_predict_on_the_mtan_npy_layouts(tmp_path, capsys, dataset, c
     classes = 13 if dataset == "nyuv2_npy" else 7
     assert labels.shape == (32, 48) and labels.max() < classes
     assert np.load(out / "street_depth.npy").shape == (32, 48)
+
+
+def test_pascal_context_trains_evaluates_and_predicts_end_to_end(tmp_path, capsys):
+    """The packaged PASCAL-Context NDDR config on a PASCAL_MT folder in the real formats, with a
+    tiny backbone: train, eval and predict through the CLI, all four tasks."""
+    from tests.data.test_pascal_context import make_pascal
+
+    root = make_pascal(tmp_path / "PASCAL_MT")
+    overrides = [
+        f"data.root={root}",
+        f"run.out={tmp_path / 'runs'}",
+        "model.backbone=tiny",
+        "model.backbone_weights=null",
+        "model.backbone_options={width: 4}",
+        "data.options.size=8",
+        "data.crop_size=8",
+        "data.batch_size=3",
+        "data.workers=0",
+        "optim.steps=1",
+        "run.progress=false",
+    ]
+    assert main(["train", "pascal_context/nddr", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "human_parts" in out and "max_f" in out
+    run_dir = tmp_path / "runs" / "pascal-context-resnet50-nddr"
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert set(evaluated) == {"semseg", "human_parts", "saliency", "normals"}
+    assert set(evaluated["saliency"]) == {"max_f", "miou"}
+    predictions = tmp_path / "predictions"
+    image = root / "JPEGImages" / "2008_000001.jpg"
+    assert main(["predict", str(run_dir), str(image), "--out", str(predictions)]) == 0
+    saliency = np.load(predictions / "2008_000001_saliency.npy")
+    assert saliency.shape == (6, 8) and 0 <= saliency.min() and saliency.max() <= 1
+    parts = np.load(predictions / "2008_000001_human_parts.npy")
+    assert parts.dtype == np.uint8 and parts.max() < 7
+    entry = json.loads((predictions / "predictions.json").read_text())["2008_000001.jpg"]
+    assert entry["saliency"] == "2008_000001_saliency.png"

@@ -28,3 +28,23 @@ def test_published_rows_come_from_their_csv_with_a_source_each():
     assert paper_sources(4) == {}
     with pytest.raises(NddrError, match=r"published_tables\.csv has no table 'libmtl-voc'"):
         paper_rows("libmtl-voc")
+
+
+def test_published_numbers_of_pascal_context_name_their_source():
+    from nddr.experiments.paper import paper_numbers, published_gains
+    from nddr.experiments.suites import get_suite
+
+    rows = paper_rows("vandenhende-pascal-context")
+    assert rows["single_task"]["seg_miou"] == 66.2 and rows["nddr"] == {"delta_mtl": 0.39}
+    (source,) = set(paper_sources("vandenhende-pascal-context").values())
+    assert "Vandenhende et al." in source and "Table 5b" in source and "(resnet18)" in source
+    assert published_gains("vandenhende-pascal-context") == {
+        "single_task": 0.0,
+        "multi_task": -2.86,
+        "cross_stitch": 0.60,
+        "nddr": 0.39,
+    }
+    assert published_gains("libmtl-nyuv2") == {} and published_gains(4) == {}
+    numbers = paper_numbers(get_suite("pascal-context"))
+    assert numbers["single_task"] == {"Seg mIoU": 66.2, "Parts mIoU": 59.9, "N mean": 13.9}
+    assert numbers["nddr"] == {}

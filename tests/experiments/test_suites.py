@@ -29,3 +29,17 @@ def test_suites_file_errors_name_the_suite_and_the_fix():
         load_suites(
             base + suite + single + "      x: {configs: [b.yaml], init_from_singel: true}\n"
         )
+
+
+def test_pascal_context_suite_names_its_published_table():
+    from nddr.experiments.suites import get_suite
+
+    pascal = get_suite("pascal-context")
+    assert pascal.tasks == {
+        "semseg": "segmentation",
+        "human_parts": "segmentation",
+        "saliency": "saliency",
+        "normals": "normals",
+    }
+    assert [row.label for row in pascal.rows][-1] == "nddr_shortcut"
+    assert pascal.table == "vandenhende-pascal-context"

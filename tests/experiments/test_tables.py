@@ -211,3 +211,34 @@ def test_a_published_table_shows_its_sources_and_the_rows_nddr_does_not_run(tmp_
     assert rows["nddr"]["Δm (metrics) ours"] == f"{100 * 0.05 / 0.5 / 9:+.2f}"
     assert "- mtan: LibMTL, examples/nyu/results/resnet_results.pdf, Table 5" in markdown
     assert "Paper: the published numbers" not in markdown
+
+
+PASCAL = {
+    "semseg": {"miou": 60.0, "pixel_accuracy": 80.0},
+    "human_parts": {"miou": 50.0, "pixel_accuracy": 70.0},
+    "saliency": {"max_f": 70.0, "miou": 60.0},
+    "normals": {"mean": 15.0, "median": 12.0},
+}
+
+
+def test_pascal_context_table_shows_the_published_numbers_and_their_source(tmp_path):
+    def train(config: Config) -> dict:
+        results = {task: dict(PASCAL[task]) for task in config.data.tasks}
+        checkpoint = config.run_dir / "weights" / "final.safetensors"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"fake")
+        return {"run_dir": str(config.run_dir), "results": results, "checkpoint": str(checkpoint)}
+
+    markdown = run_suite(
+        "pascal-context", 1, ["optim.steps=3"], tmp_path, train=train, log=lambda _: None
+    )
+    rows = table_cells(markdown)
+    single, nddr = rows["single_task"], rows["nddr"]
+    assert single["Seg mIoU ↑ published"] == "66.2" and single["Seg mIoU ↑ ours"] == "60.0"
+    assert single["N mean ↓ published"] == "13.9" and "Sal maxF ↑ published" not in single
+    assert nddr["Seg mIoU ↑ published"] == "-" and nddr["Sal maxF ↑ ours"] == "70.0"
+    assert nddr["Δm (metrics) ours"] == "+0.00" and nddr["Δm (metrics) published"] == "-"
+    assert "Published: each row's source below." in markdown
+    assert "\n- single_task, multi_task, cross_stitch, nddr: Vandenhende et al." in markdown
+    assert "Table 5b" in markdown and "(resnet18)" in markdown
+    assert "single_task +0.00, multi_task -2.86, cross_stitch +0.60, nddr +0.39" in markdown

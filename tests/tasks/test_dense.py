@@ -53,3 +53,11 @@ def test_saliency_predicts_probabilities_and_saves_them(tmp_path):
     picture = task.picture(np.array([[0, 1], [255, 1]], dtype=np.uint8))
     assert picture.shape == (2, 2, 3) and picture[0, 1].tolist() == [255, 255, 255]
     assert picture[0, 0].tolist() == [0, 0, 0] and picture[1, 0].tolist() != [0, 0, 0]
+
+
+def test_segmentation_batch_without_labels_adds_no_loss_and_no_nan():
+    task = build_task("parts", TargetSpec("segmentation", 7))
+    output = torch.randn(2, 7, 4, 4, requires_grad=True)
+    loss = task.loss(output, torch.full((2, 4, 4), 255))
+    loss.backward()
+    assert loss.item() == 0.0 and output.grad is not None and not output.grad.any()

@@ -7,7 +7,10 @@ import json
 
 from nddr.errors import NddrError
 
-HELP = "run a table of the paper (table1..table7, tableS1), a .npy-layout suite or a CPU check"
+HELP = (
+    "run a table of the paper (table1..table7, tableS1), a .npy-layout or PASCAL-Context suite "
+    "or a CPU check"
+)
 """The one line ``nddr --help`` shows for this command."""
 
 
@@ -21,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         help=HELP,
         description="Train every run of a suite (single-task runs first: the fused networks "
         "start from them), reusing runs already finished under --out, then print the table with "
-        "the published numbers (the paper's; LibMTL's for the .npy layouts) beside ours and the "
+        "the published numbers (the paper's; LibMTL's for the .npy layouts; Vandenhende et al.'s "
+        "survey for PASCAL-Context) beside ours and the "
         f"multi-task gain. Suites: {suites}.",
     )
     parser.add_argument("suite", metavar="SUITE", help=f"one of {', '.join(SUITES)}")

@@ -1,6 +1,6 @@
-"""Datasets of tasks: NYUv2, IMDB-WIKI, MTAN's preprocessed NYUv2 and Cityscapes, and any folder
-described by a ``dataset.yaml`` (user files); Scenes and MultiDigits (built in); and a user's own
-class named ``module:Class``.
+"""Datasets of tasks: NYUv2, PASCAL-Context, IMDB-WIKI, MTAN's preprocessed NYUv2 and
+Cityscapes, and any folder described by a ``dataset.yaml`` (user files); Scenes and MultiDigits
+(built in); and a user's own class named ``module:Class``.
 
 Every dataset returns per sample a dict of ``image`` and one target per task (conventions in
 :mod:`nddr.data.base`); :func:`build_dataset` makes one by name. The catalogue
@@ -54,6 +54,12 @@ DATASETS: dict[str, DatasetEntry] = {
     "nyuv2": DatasetEntry(
         "nddr.data.nyuv2:NYUv2",
         "NYU Depth v2: 40-class segmentation, normals, depth (paper §4)",
+        builtin=False,
+    ),
+    "pascal_context": DatasetEntry(
+        "nddr.data.pascal_context:PascalContext",
+        "PASCAL-Context multi-task (PASCAL_MT): 21-class segmentation, human parts, saliency, "
+        "normals",
         builtin=False,
     ),
     "imdb_wiki": DatasetEntry(
@@ -160,6 +166,7 @@ _LAZY = {
     "MultiDigits": "nddr.data.multidigits",
     "MultiTaskDataset": "nddr.data.base",
     "NYUv2": "nddr.data.nyuv2",
+    "PascalContext": "nddr.data.pascal_context",
     "Scenes": "nddr.data.scenes",
     "TargetSpec": "nddr.data.base",
     "Transform": "nddr.data.base",
@@ -189,6 +196,7 @@ __all__ = [
     "MultiTaskDataset",
     "NYUv2",
     "NYUv2Npy",
+    "PascalContext",
     "Scenes",
     "TargetKind",
     "TargetSpec",

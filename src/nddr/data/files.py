@@ -62,6 +62,45 @@ def read_npy(path: PathLike) -> np.ndarray:
         ) from None
 
 
+def read_lines(path: PathLike) -> list[str]:
+    """A list file's lines (UTF-8); an unreadable file is an error naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise NddrError(f"list file {str(path)!r} cannot be read as text ({error})") from None
+
+
+def read_name_list(path: PathLike) -> list[tuple[str, int]]:
+    """The (name, line number) of a split list of sample names (as in ``images/NAME.jpg``),
+    blank lines skipped; a line of several words or a path, or a repeated name, is an error."""
+    names: list[tuple[str, int]] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(read_lines(path), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if len(name.split()) != 1 or "/" in name or "\\" in name:
+            raise NddrError(
+                f"{path}:{number}: expected one sample name per line (as in images/NAME.jpg), "
+                f"got {line.strip()!r}"
+            )
+        if name in seen:
+            raise NddrError(
+                f"{path}:{number}: {name!r} is listed twice (first on line {seen[name]})"
+            )
+        seen[name] = number
+        names.append((name, number))
+    return names
+
+
+def list_folder(folder: PathLike) -> set[str]:
+    """The names in ``folder`` (one listing instead of a stat per file)."""
+    try:
+        return set(os.listdir(folder))
+    except OSError as error:
+        raise NddrError(f"folder {str(folder)!r} cannot be listed ({error})") from None
+
+
 def write_png(array: np.ndarray, path: PathLike) -> None:
     """Write uint8 (H, W) or (H, W, 3) as PNG, atomically (temp file + rename)."""
     path = Path(path)

@@ -32,7 +32,6 @@ base.py convention (x right, y up, z toward the camera).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,16 @@ from nddr.data.base import (
     TargetSpec,
     Transform,
 )
-from nddr.data.files import read_image, read_label_png, read_npy, read_rgb_png, require_dir
+from nddr.data.files import (
+    list_folder,
+    read_image,
+    read_label_png,
+    read_lines,
+    read_name_list,
+    read_npy,
+    read_rgb_png,
+    require_dir,
+)
 from nddr.errors import NddrError
 from nddr.io import PathLike
 
@@ -224,35 +232,6 @@ def _paper_list_dir(root: Path) -> Path:
     return root
 
 
-def _read_names(path: Path) -> list[tuple[str, int]]:
-    """The (name, line number) of a NYUD-MT split list; malformed or repeated lines are errors."""
-    names: list[tuple[str, int]] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(_read_lines(path), start=1):
-        name = line.strip()
-        if not name:
-            continue
-        if len(name.split()) != 1 or "/" in name or "\\" in name:
-            raise NddrError(
-                f"{path}:{number}: expected one sample name per line (as in images/NAME.jpg), "
-                f"got {line.strip()!r}"
-            )
-        if name in seen:
-            raise NddrError(
-                f"{path}:{number}: {name!r} is listed twice (first on line {seen[name]})"
-            )
-        seen[name] = number
-        names.append((name, number))
-    return names
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise NddrError(f"list file {str(path)!r} cannot be read as text ({error})") from None
-
-
 def _index_nyudmt(root: Path, split: str, targets: list[str]) -> list[_Sample]:
     lists = root / "gt_sets"
     path = lists / NYUDMT_LISTS[split]
@@ -261,18 +240,18 @@ def _index_nyudmt(root: Path, split: str, targets: list[str]) -> list[_Sample]:
             f"NYUv2 {split} split list {str(path)!r} does not exist: the NYUD-MT layout needs "
             "gt_sets/train.txt and gt_sets/val.txt (rerun `nddr data prepare nyuv2`)"
         )
-    names = _read_names(path)
+    names = read_name_list(path)
     other_split = "test" if split == "train" else "train"
     other = lists / NYUDMT_LISTS[other_split]
     if other.is_file():
-        others = {name for name, _ in _read_names(other)}
+        others = {name for name, _ in read_name_list(other)}
         for name, number in names:
             if name in others:
                 raise NddrError(
                     f"NYUv2 splits overlap: {name!r} ({path}:{number}) is also in {other}; "
                     "train and test must be disjoint"
                 )
-    contents = {folder: _listdir(root / folder) for folder in ("images", *targets)}
+    contents = {folder: list_folder(root / folder) for folder in ("images", *targets)}
     samples = []
     for name, number in names:
         image = next(
@@ -301,17 +280,10 @@ def _index_nyudmt(root: Path, split: str, targets: list[str]) -> list[_Sample]:
     return samples
 
 
-def _listdir(folder: Path) -> set[str]:
-    try:
-        return set(os.listdir(folder))
-    except OSError as error:
-        raise NddrError(f"folder {str(folder)!r} cannot be listed ({error})") from None
-
-
 def _read_pairs(root: Path, path: Path) -> dict[str, tuple[Path, Path, int]]:
     """image key -> (image path, label path, line) of a paper-layout list file."""
     pairs: dict[str, tuple[Path, Path, int]] = {}
-    for number, line in enumerate(_read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         fields = line.split()
         if not fields:
             continue

@@ -17,6 +17,9 @@ PAPER_CSV = "paper_tables.csv"
 """The paper's tables, numbered."""
 PUBLISHED_CSV = "published_tables.csv"
 """Other publications' tables, named; every row names its ``source``."""
+DELTA_COLUMN = "delta_mtl"
+"""A ``published_tables.csv`` column: the source's own multi-task gain in % (over its own tasks
+and metrics, which need not be the suite's columns), empty where it prints none."""
 _TEXT_COLUMNS = ("table", "backbone", "dataset", "row", "source")
 
 
@@ -54,12 +57,28 @@ def paper_rows(table: int | str) -> dict[str, dict[str, float]]:
 
 
 def paper_sources(table: int | str) -> dict[str, str]:
-    """Row -> where its numbers come from, for a table of ``published_tables.csv`` (the paper's
-    tables: none)."""
+    """Row -> where its numbers come from and the network they are of (``SOURCE (BACKBONE)``),
+    for a table of ``published_tables.csv`` (the paper's tables: none)."""
     if is_paper_table(table):
         return {}
     _, records, key = _records(table)
-    return {record["row"]: record["source"] for record in records if record["table"] == key}
+    return {
+        record["row"]: f"{record['source']} ({record['backbone']})"
+        for record in records
+        if record["table"] == key
+    }
+
+
+def published_gains(table: int | str) -> dict[str, float]:
+    """Row -> the source's own multi-task gain (:data:`DELTA_COLUMN`), for the rows of a table
+    of ``published_tables.csv`` that print one (the paper's tables: none)."""
+    if is_paper_table(table):
+        return {}
+    return {
+        row: numbers[DELTA_COLUMN]
+        for row, numbers in paper_rows(table).items()
+        if DELTA_COLUMN in numbers
+    }
 
 
 def _table_order(table: str) -> tuple[int, str]:

@@ -15,6 +15,7 @@ from nddr.experiments.paper import (
     is_paper_table,
     paper_numbers,
     paper_sources,
+    published_gains,
     published_only_rows,
 )
 from nddr.experiments.suites import SINGLE_ROW, Column, Suite, higher_is_better, selected_rows
@@ -168,7 +169,11 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         "",
         f"Ours: {spread} seed{'s' if len(seeds) > 1 else ''} {seed_text}." + theirs,
     ]
-    lines += [f"- {label}: {source}" for label, source in sources.items()]
+    lines += _source_lines(sources)
+    gains = published_gains(suite.table) if suite.table is not None else {}
+    if gains:
+        cells = ", ".join(f"{row} {value:+.2f}" for row, value in gains.items())
+        lines.append(f"Their own Δm (their tasks and metrics, not only the columns here): {cells}.")
     if suite.paper_absent is not None:
         lines.append(suite.paper_absent)
     lines.append(_units_line(suite))
@@ -184,6 +189,14 @@ def _preamble(suite: Suite, seeds: Sequence[int], with_paper: bool) -> list[str]
         "",
     ]
     return lines
+
+
+def _source_lines(sources: Mapping[str, str]) -> list[str]:
+    """One line per distinct source, naming the rows whose numbers it gives, in the CSV's order."""
+    rows: dict[str, list[str]] = {}
+    for label, source in sources.items():
+        rows.setdefault(source, []).append(label)
+    return [f"- {', '.join(labels)}: {source}" for source, labels in rows.items()]
 
 
 def _digits(column: Column) -> int:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class Segmentation(Task):
-    """Per-pixel classification: cross-entropy ignoring label 255; mIoU and pixel accuracy."""
+    """Per-pixel classification: cross-entropy ignoring label 255 (zero for a batch without a
+    labelled pixel, not NaN); mIoU and pixel accuracy."""
 
     kind = TargetKind.SEGMENTATION
     higher_is_better: ClassVar[dict[str, bool]] = {"miou": True, "pixel_accuracy": True}
@@ -27,6 +28,8 @@ class Segmentation(Task):
         import torch.nn.functional as F
 
         output = resize_output(output, target.shape[-2:])
+        if not (target != IGNORE_INDEX).any():  # e.g. human parts of images without people
+            return output.sum() * 0.0
         return F.cross_entropy(output.float(), target, ignore_index=IGNORE_INDEX)
 
     def predict(self, output: Tensor, size: tuple[int, int] | None = None) -> Tensor:
