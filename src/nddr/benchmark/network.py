@@ -162,10 +162,10 @@ class Runner:
         )
 
     def train_step(self) -> None:
-        loss, _ = compute_loss(
+        loss = compute_loss(
             self.model, self.network, self.tasks, self.batch, self.amp_dtype, self.channels_last
         )
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss.total).backward()
         optimizer_step(self.optimizer, self.scaler, self.network)
 
     @torch.inference_mode()
