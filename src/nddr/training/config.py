@@ -301,15 +301,21 @@ class Config(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
 
     @model_validator(mode="after")
-    def _shared_parameters(self) -> Config:
-        """A gradient method needs parameters the tasks share: the single-task baseline has none."""
-        if (
-            self.model.variant == SINGLE_TASK
-            and balancing_entry(self.optim.balancing).gradient_based
-        ):
+    def _balancing_fits(self) -> Config:
+        """A gradient method needs parameters the tasks share (the single-task baseline has none)
+        and an eager network (torchjd differentiates through ``torch.vmap``)."""
+        method = self.optim.balancing
+        if not balancing_entry(method).gradient_based:
+            return self
+        if self.model.variant == SINGLE_TASK:
             raise ValueError(
-                f"optim.balancing={self.optim.balancing} aggregates the tasks' gradients of shared "
-                "parameters and model.variant=single shares none: use fixed, uncertainty or dwa"
+                f"optim.balancing={method} aggregates the tasks' gradients of shared parameters "
+                "and model.variant=single shares none: use fixed, uncertainty or dwa"
+            )
+        if self.run.compile:
+            raise ValueError(
+                f"optim.balancing={method} differentiates through torch.vmap, which does not run "
+                "on a compiled network: set run.compile=false"
             )
         return self
 

@@ -36,7 +36,6 @@ from nddr.models.fusion.registry import auxiliary_loss_name
 from nddr.tasks import Task, build_tasks
 from nddr.training import checkpoint as checkpoints
 from nddr.training.balancing import DEFAULT_BALANCING, build_balancer
-from nddr.training.balancing.registry import balancing_entry
 from nddr.training.build import training_batches, training_network, training_set
 from nddr.training.config import Config
 from nddr.training.distributed import (
@@ -238,11 +237,6 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         optim, context = self.config.optim, self.context
-        if self.config.run.compile and balancing_entry(optim.balancing).gradient_based:
-            raise NddrError(
-                f"optim.balancing={optim.balancing} differentiates through torch.vmap, which "
-                "does not run on a compiled network: set run.compile=false"
-            )
         self.balancer = build_balancer(
             optim,
             self.tasks,
