@@ -50,3 +50,15 @@ def test_config_reference_matches_the_command():
     from nddr.training.config import config_reference
 
     assert config_reference() in README
+
+
+def test_loss_balancing_table_lists_every_method_and_option():
+    from nddr.training.balancing.registry import BALANCING
+
+    section = README[README.index("### Loss balancing") : README.index("### Config reference")]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines() if "| `" in line}
+    assert list(rows) == list(BALANCING)
+    for name, entry in BALANCING.items():
+        for option, default in entry.options.items():
+            shown = "null" if default is None else default
+            assert f"`{option}` ({shown}" in rows[name], (name, option)
