@@ -92,3 +92,18 @@ def test_nash_mtl_state_carries_over():
     )
     matrix = torch.randn(2, 10, dtype=torch.float64)
     torch.testing.assert_close(fresh.aggregator(matrix), balancer.aggregator(matrix))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_aggregation_runs_under_autocast(dtype):
+    """The fp32 step's direction, from the reduced-precision features and a 256x loss scale."""
+    _, plain = _step("upgrad", "nddr")
+    network, balancer = _setup("upgrad", "nddr")
+    with torch.autocast("cpu", dtype=dtype):
+        loss = _loss(network, balancer)
+    assert {feature.dtype for feature in balancer.features} == {dtype}
+    balancer.backward(loss, torch.amp.GradScaler("cpu", init_scale=256.0), 1)
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters())
+    shared = torch.cat([p.grad.reshape(-1) for p in balancer.split.shared]) / 256
+    reference = torch.cat([p.grad.reshape(-1) for p in plain.split.shared])
+    assert torch.nn.functional.cosine_similarity(shared, reference, 0) > 0.9

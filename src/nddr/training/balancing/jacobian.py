@@ -14,7 +14,8 @@ default, the mean, would step 1 / K as far).
   backward, as for ``fixed``; the aggregator sees the Jacobian with that factor divided out and
   its result is multiplied back, so scale-sensitive methods (Nash-MTL, MGDA's norms) see the
   true gradients. A Jacobian with Inf / NaN (an fp16 overflow) is summed instead, so that the
-  scaler skips the step as usual.
+  scaler skips the step as usual. Under autocast the task rows are differentiated one after
+  another instead of in one ``torch.vmap``, which fails on autocast's mixed dtypes.
 - DDP: each process aggregates its own micro-batches; the trainer then averages the gradients
   over the processes (:func:`nddr.training.distributed.average_gradients`).
 - Sluice's penalty (the auxiliary loss) is not a task: its gradient is added as it is.
@@ -44,6 +45,12 @@ def _torchjd() -> tuple[Any, Any]:
             "the gradient balancing methods need torchjd: pip install 'nddr[balancing]'"
         ) from None
     return aggregation, autojac
+
+
+def _reduced_precision(features: list[Tensor]) -> bool:
+    """Features from autocast (bf16 / fp16): torch.vmap over their backward fails on the mixed
+    dtypes, so the rows are then differentiated one after another."""
+    return any(feature.dtype in (torch.float16, torch.bfloat16) for feature in features)
 
 
 class _Rescaled(nn.Module):
@@ -148,6 +155,7 @@ class JacobianDescent(Balancer):
             features=features,
             tasks_params=[self.split.tasks[name] for name in loss.tasks],
             shared_params=self.split.shared,
+            parallel_chunk_size=1 if _reduced_precision(features) else None,
         )
         shared = [p for p in self.split.shared if hasattr(p, "jac")]
         self._autojac.jac_to_grad(shared, _Rescaled(self.aggregator, scale))
