@@ -91,7 +91,8 @@ class JacobianDescent(Balancer):
             kwargs["n_tasks"] = len(self.task_weights)
         if "pref_vector" in parameters:
             # The sum, as ``fixed``: without conflict the step is fixed's, not 1 / K of it.
-            kwargs["pref_vector"] = torch.ones(len(self.task_weights))
+            device = next(network.parameters()).device  # torchjd does not move it
+            kwargs["pref_vector"] = torch.ones(len(self.task_weights), device=device)
         try:
             self.aggregator = getattr(aggregation, aggregator)(**kwargs)
         except ImportError as error:
