@@ -74,3 +74,15 @@ def test_own_data_example_reads_a_folder_laid_out_as_it_says(tmp_path):
     sample = Folder(tmp_path, "test")[0]
     assert sample["segmentation"].max() == 4 and sample["depth"][0, 0] == 1.5
     assert yaml.safe_load(manifest)["tasks"]["indoor"]["class_names"] == ["outdoor", "indoor"]
+
+
+def test_loss_balancing_table_lists_every_method_and_option():
+    from nddr.training.balancing.registry import BALANCING
+
+    section = README[README.index("### Loss balancing") : README.index("### Config reference")]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines() if "| `" in line}
+    assert list(rows) == list(BALANCING)
+    for name, entry in BALANCING.items():
+        for option, default in entry.options.items():
+            shown = "null" if default is None else default
+            assert f"`{option}` ({shown}" in rows[name], (name, option)

@@ -13,6 +13,7 @@ from nddr.errors import NddrError
 from nddr.io import load_state_dict
 from nddr.training import checkpoint as checkpoints
 from nddr.training import load_model, train
+from nddr.training.distributed import setup
 from nddr.training.sampling import GlobalBatchSampler
 from nddr.training.trainer import Trainer, poly_schedule
 from tests.helpers import TINY, tiny_config
@@ -147,7 +148,7 @@ def test_bad_configs_are_one_line_errors(tmp_path):
         train(tiny_config(tmp_path), resume=True)
 
 
-def _torchrun(tmp_path: Path, world_size: int, name: str) -> dict:
+def _torchrun(tmp_path: Path, world_size: int, name: str, *extra: str) -> dict:
     overrides = [
         f"run.out={tmp_path}",
         f"name={name}",
@@ -156,6 +157,7 @@ def _torchrun(tmp_path: Path, world_size: int, name: str) -> dict:
         "data.scale_range=null",
         "optim.steps=4",
         "run.checkpoint_every=0",
+        *extra,
     ]
     config = tmp_path / "tiny.yaml"
     config.write_text(json.dumps(TINY))
@@ -204,3 +206,71 @@ def test_fusion_shares_are_logged_every_inspect_every_steps_for_every_fusion(tmp
         records = [json.loads(line) for line in (config.run_dir / "log.jsonl").open()]
         assert [r["step"] for r in records if "fusion_shares" in r] == [3, 6, 9], variant
         assert [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8, 9]
+
+
+@pytest.mark.parametrize("method", ["uncertainty", "dwa", "upgrad", "nash_mtl"])
+def test_resume_with_a_balancing_method_gives_the_same_weights(tmp_path, monkeypatch, method):
+    """The balancer's state (log-variances and their momentum, DWA's window, Nash-MTL's last
+    solution) is checkpointed: killed after step 4 and resumed from step 3, step 6 is bit-identical."""
+    overrides = [f"optim.balancing={method}", "optim.balancing_options={}"]
+    if method == "dwa":
+        overrides[1] = "optim.balancing_options={window: 1}"  # the weights change every step
+    whole = train(tiny_config(tmp_path / "whole", *overrides))
+    original_step = Trainer._step
+    calls = {"count": 0}
+
+    def dying_step(self, batches):
+        calls["count"] += 1
+        if calls["count"] == 5:
+            raise Interrupted
+        return original_step(self, batches)
+
+    monkeypatch.setattr(Trainer, "_step", dying_step)
+    with pytest.raises(Interrupted):
+        train(tiny_config(tmp_path / "killed", *overrides))
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    resumed = train(tiny_config(tmp_path / "killed", *overrides), resume=True)
+    expected, actual = load_state_dict(whole["checkpoint"]), load_state_dict(resumed["checkpoint"])
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key
+    logs = [
+        [json.loads(line) for line in (tmp_path / run / "tiny-run" / "log.jsonl").open()]
+        for run in ("whole", "killed")
+    ]
+    weights = [[line["balancing"]["weights"] for line in log if "loss" in line] for log in logs]
+    assert weights[0] == weights[1] and len(weights[0]) == 6
+    assert set(weights[0][-1]) == {"segmentation", "normals"}
+    if method != "upgrad":  # without conflicting gradients UPGrad keeps the loss weights
+        assert weights[0][-1] != weights[0][0]
+
+
+def test_uncertainty_log_variances_train_in_their_own_group_and_reach_tensorboard(tmp_path):
+    config = tiny_config(tmp_path, "optim.balancing=uncertainty", "optim.steps=2")
+    trainer = Trainer(config, setup("cpu"))
+    group = trainer.optimizer.param_groups[-1]
+    assert group["name"] == "balancing" and group["weight_decay"] == 0.0
+    assert group["lr"] == config.optim.lr and group["params"] == trainer.balancer.parameters()
+    before = trainer.balancer.log_variances.detach().clone()
+    trainer.fit()
+    assert not torch.equal(before, trainer.balancer.log_variances.detach())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(config.run_dir / "tensorboard"))
+    events.Reload()
+    assert "balancing/weights/normals" in events.Tags()["scalars"]
+    assert "balancing/log_variances/segmentation" in events.Tags()["scalars"]
+
+
+def _torchrun_balancing(tmp_path: Path, world_size: int, name: str, *overrides: str) -> dict:
+    return _torchrun(tmp_path, world_size, name, "optim.balancing=upgrad", *overrides)
+
+
+def test_two_processes_aggregate_their_own_micro_batches_then_average(tmp_path):
+    """gloo on CPU, UPGrad: 2 ranks aggregate their halves of the global batch and average the
+    results, what 1 process does with the two halves as accumulated micro-batches."""
+    one = _torchrun_balancing(tmp_path, 1, "one", "optim.accumulate=2")
+    two = _torchrun_balancing(tmp_path, 2, "two")
+    expected = load_state_dict(one["checkpoint"])
+    actual = load_state_dict(two["checkpoint"])
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5)

@@ -44,6 +44,7 @@ from nddr.errors import NddrError, unknown_choice
 from nddr.models import MultiTaskNetwork, build_network
 from nddr.models.fusion.registry import SHARED_TRUNK, SINGLE_TASK, bench_variants
 from nddr.tasks import Task, build_tasks
+from nddr.training.balancing import build_balancer
 from nddr.training.config import OptimConfig, load_config
 from nddr.training.distributed import resolve_device
 from nddr.training.host_memory import keep_freed_memory
@@ -133,7 +134,8 @@ class Runner:
     """A network with its optimizer and one batch on the device, ready to step.
 
     Its training step is the training loop's own (:mod:`nddr.training.step`), with the training
-    loop's optimizer (:func:`nddr.training.optimizer.training_optimizer`) for an experiment's ``optim``.
+    loop's optimizer (:func:`nddr.training.optimizer.training_optimizer`) and loss balancing
+    (``optim.balancing``) for an experiment's ``optim``.
     """
 
     def __init__(
@@ -156,7 +158,8 @@ class Runner:
         network.train()
         self.network = network
         self.model: nn.Module = torch.compile(network) if compile else network
-        self.optimizer = training_optimizer(network, optim)
+        self.balancer = build_balancer(optim, tasks, network, device=device)
+        self.optimizer = training_optimizer(network, optim, self.balancer.parameters())
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype is torch.float16)
         self.batch = {key: value.to(device) for key, value in batch.items()}
 
@@ -177,10 +180,16 @@ class Runner:
         )
 
     def train_step(self) -> None:
-        loss, _ = compute_loss(
-            self.model, self.network, self.tasks, self.batch, self.amp_dtype, self.channels_last
+        loss = compute_loss(
+            self.model,
+            self.network,
+            self.tasks,
+            self.batch,
+            self.amp_dtype,
+            self.channels_last,
+            self.balancer,
         )
-        self.scaler.scale(loss).backward()
+        self.balancer.backward(loss, self.scaler, 1)
         optimizer_step(self.optimizer, self.scaler, self.network)
 
     @torch.inference_mode()

@@ -60,13 +60,20 @@ def build_tasks(
     ]
 
 
+def task_losses(
+    tasks: list[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """Each task's unweighted loss, in the tasks' order."""
+    return {task.name: task.loss(outputs[task.name], batch[task.name]) for task in tasks}
+
+
 def total_loss(
     tasks: list[Task], outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted sum of the task losses and each task's unweighted loss."""
     import torch
 
-    losses = {task.name: task.loss(outputs[task.name], batch[task.name]) for task in tasks}
+    losses = task_losses(tasks, outputs, batch)
     total = torch.stack([task.weight * losses[task.name] for task in tasks]).sum()
     return total, losses
 
@@ -84,5 +91,6 @@ __all__ = [
     "build_task",
     "build_tasks",
     "resize_output",
+    "task_losses",
     "total_loss",
 ]

@@ -33,7 +33,18 @@ from pydantic import (
 
 from nddr.data import DATASETS, USER_DATASET
 from nddr.errors import NddrError
-from nddr.models.fusion.registry import DEFAULT_VARIANT, variant_choices, variant_error
+from nddr.models.fusion.registry import (
+    DEFAULT_VARIANT,
+    SINGLE_TASK,
+    variant_choices,
+    variant_error,
+)
+from nddr.training.balancing.registry import (
+    DEFAULT_BALANCING,
+    balancing_choices,
+    balancing_entry,
+    check_balancing,
+)
 
 if TYPE_CHECKING:
     from nddr.io import PathLike
@@ -206,6 +217,15 @@ class OptimConfig(_Section):
         description="task -> options of that task, e.g. {normals: {space: encoded}} (the released "
         "code's normal loss)",
     )
+    balancing: str = Field(
+        DEFAULT_BALANCING,
+        description=f"how the task losses combine: {balancing_choices()} (README: Loss balancing)",
+    )
+    balancing_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of optim.balancing, e.g. {temperature: 2, window: 50} (dwa), "
+        "{c: 0.5} (cagrad)",
+    )
     grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm (null: no)")
     skip_nonfinite: bool = Field(
         False,
@@ -219,6 +239,26 @@ class OptimConfig(_Section):
         negative = [task for task, weight in value.items() if weight < 0]
         if negative:
             raise ValueError(f"the weight of {negative[0]!r} is negative: use a weight >= 0")
+        return value
+
+    @field_validator("balancing", mode="before")
+    @classmethod
+    def _balancing(cls, value: object) -> object:
+        """A registered method (:mod:`nddr.training.balancing.registry`)."""
+        try:
+            check_balancing(value, {})
+        except NddrError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("balancing_options")
+    @classmethod
+    def _balancing_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "balancing" in info.data:
+            try:
+                check_balancing(info.data["balancing"], value)
+            except NddrError as error:
+                raise ValueError(str(error)) from None
         return value
 
 
@@ -262,6 +302,25 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+
+    @model_validator(mode="after")
+    def _balancing_fits(self) -> Config:
+        """A gradient method needs parameters the tasks share (the single-task baseline has none)
+        and an eager network (torchjd differentiates through ``torch.vmap``)."""
+        method = self.optim.balancing
+        if not balancing_entry(method).gradient_based:
+            return self
+        if self.model.variant == SINGLE_TASK:
+            raise ValueError(
+                f"optim.balancing={method} aggregates the tasks' gradients of shared parameters "
+                "and model.variant=single shares none: use fixed, uncertainty or dwa"
+            )
+        if self.run.compile:
+            raise ValueError(
+                f"optim.balancing={method} differentiates through torch.vmap, which does not run "
+                "on a compiled network: set run.compile=false"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -412,6 +471,9 @@ def _describe(error: ValidationError, data: Mapping[str, Any], where: str) -> st
         close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
         hint = f": did you mean {close[0]!r}?" if close else ": see `nddr train --config-help`"
         return f"{where}: unknown key {key!r}{hint}"
+    message = problem["msg"].removeprefix("Value error, ")
+    if not problem["loc"]:
+        return f"{where}: {message}"
     value = data
     for part in problem["loc"]:
         if isinstance(value, Mapping):
@@ -420,5 +482,4 @@ def _describe(error: ValidationError, data: Mapping[str, Any], where: str) -> st
             value = value[part]
         else:
             value = None
-    message = problem["msg"].removeprefix("Value error, ")
     return f"{where}: {key} = {value!r} is not valid ({message})"

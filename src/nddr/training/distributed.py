@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -136,3 +137,21 @@ def max_across(values: Tensor, context: Context) -> Tensor:
         values = values.to(context.device)
         dist.all_reduce(values, op=dist.ReduceOp.MAX)
     return values
+
+
+def average_gradients(parameters: Iterable[Tensor], context: Context) -> None:
+    """Average the gradients of ``parameters`` over the ranks in one all-reduce: what DDP does
+    for the network, for gradients it does not see (a balancing method's own parameters, and
+    the shared parameters' aggregated Jacobians)."""
+    if not context.distributed:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([grad.reshape(-1) for grad in grads])
+    dist.all_reduce(flat)
+    flat /= context.world_size
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+        offset += grad.numel()

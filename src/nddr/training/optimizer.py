@@ -3,10 +3,11 @@ training loop's SGD built from an experiment's ``optim`` section."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from nddr.models.network import MultiTaskNetwork
 
@@ -85,10 +86,29 @@ def parameter_groups(
     return list(groups.values())
 
 
-def training_optimizer(network: MultiTaskNetwork, optim: OptimConfig) -> torch.optim.SGD:
+def balancing_group(parameters: Sequence[Tensor], *, base_lr: float) -> dict[str, Any]:
+    """The group of a balancing method's learned parameters (uncertainty weighting's
+    log-variances): the base rate (and its schedule), no weight decay."""
+    return {
+        "name": "balancing",
+        "params": list(parameters),
+        "param_names": [f"balancing.{index}" for index in range(len(parameters))],
+        "lr": base_lr,
+        "lr_mult": 1.0,
+        "weight_decay": 0.0,
+    }
+
+
+def training_optimizer(
+    network: MultiTaskNetwork, optim: OptimConfig, balancing: Sequence[Tensor] = ()
+) -> torch.optim.SGD:
     """The training loop's optimizer: SGD with ``optim``'s momentum over
-    :func:`optimizer_groups` (its poly schedule is the trainer's)."""
-    return torch.optim.SGD(optimizer_groups(network, optim), lr=optim.lr, momentum=optim.momentum)
+    :func:`optimizer_groups` and, last, the :func:`balancing_group` of ``balancing`` when there
+    are any (its poly schedule is the trainer's)."""
+    groups = optimizer_groups(network, optim)
+    if balancing:
+        groups.append(balancing_group(balancing, base_lr=optim.lr))
+    return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
 
 
 def optimizer_groups(network: MultiTaskNetwork, optim: OptimConfig) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from nddr.models import MultiTaskNetwork
-from nddr.tasks import Task, total_loss
+from nddr.tasks import Task, task_losses
+from nddr.training.balancing.base import Balancer, MicroBatchLoss
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "none": None,
@@ -25,20 +26,26 @@ def compute_loss(
     batch: Mapping[str, Tensor],
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
-) -> tuple[Tensor, dict[str, Tensor]]:
+    balancer: Balancer | None = None,
+) -> MicroBatchLoss:
     """Forward ``batch`` through ``model`` (the network, or its DDP / compiled wrapper) under
-    autocast; the weighted total loss (sluice penalties included) and the unweighted task losses."""
+    autocast; the unweighted task losses, sluice's penalty, and their total as ``balancer``
+    combines them (default: weighted by the tasks' loss weights)."""
+    if balancer is None:
+        balancer = Balancer({task.name: task.weight for task in tasks})
     image = batch["image"]
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
     device_type = image.device.type
     with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        outputs = model(image)
-        loss, per_task = total_loss(tasks, outputs, batch)
+        with balancer.recording():
+            outputs = model(image)
+        per_task = task_losses(tasks, outputs, batch)
+        loss = balancer.combine(per_task)
         auxiliary = network.auxiliary_loss()
         if auxiliary is not None:
             loss = loss + auxiliary
-    return loss, per_task
+    return MicroBatchLoss(loss, per_task, auxiliary)
 
 
 def optimizer_step(

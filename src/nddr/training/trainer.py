@@ -35,9 +35,18 @@ from nddr.models import MultiTaskNetwork, load_weights
 from nddr.models.fusion.registry import auxiliary_loss_name
 from nddr.tasks import Task, build_tasks
 from nddr.training import checkpoint as checkpoints
+from nddr.training.balancing import DEFAULT_BALANCING, build_balancer
 from nddr.training.build import training_batches, training_network, training_set
 from nddr.training.config import Config
-from nddr.training.distributed import Context, barrier, max_across, mean_across, setup, teardown
+from nddr.training.distributed import (
+    Context,
+    average_gradients,
+    barrier,
+    max_across,
+    mean_across,
+    setup,
+    teardown,
+)
 from nddr.training.evaluate import evaluate
 from nddr.training.host_memory import keep_freed_memory
 from nddr.training.log import RunLog
@@ -227,8 +236,16 @@ class Trainer:
             self.model = torch.compile(self.model)
 
     def _build_optimizer(self) -> None:
-        optim = self.config.optim
-        self.optimizer = training_optimizer(self.network, optim)
+        optim, context = self.config.optim, self.context
+        self.balancer = build_balancer(
+            optim,
+            self.tasks,
+            self.network,
+            device=context.device,
+            steps_per_epoch=len(self.train_set) // self.config.data.batch_size,
+            reduce=lambda values: mean_across(values, context),
+        )
+        self.optimizer = training_optimizer(self.network, optim, self.balancer.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, poly_schedule(optim.steps, optim.poly_power)
         )
@@ -265,6 +282,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        self.balancer.load_state_dict(state.get("balancing", {}))
         checkpoints.set_rng_state(state["rng"])
         self.skipped_batches = int(state.get("skipped_batches", 0))
         self.skipped_steps = int(state.get("skipped_steps", 0))
@@ -279,6 +297,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
+                "balancing": self.balancer.state_dict(),
                 "rng": checkpoints.rng_state(),
                 "skipped_batches": self.skipped_batches,
                 "skipped_steps": self.skipped_steps,
@@ -367,6 +386,8 @@ class Trainer:
                         * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch),
                         "images_per_s": seen_images / max(elapsed, 1e-9),
                     }
+                    if config.optim.balancing != DEFAULT_BALANCING:
+                        record["balancing"] = self.balancer.logged()
                     if config.optim.skip_nonfinite:
                         record["skipped_batches"] = self.skipped_batches
                     log.write(step, record)
@@ -430,35 +451,43 @@ class Trainer:
             batch = {
                 key: value.to(device, non_blocking=True) for key, value in next(batches).items()
             }
+            # A gradient method's aggregated gradients bypass DDP's hooks: averaged below.
             sync = (
                 self.model.no_sync()
-                if isinstance(self.model, DistributedDataParallel) and micro < accumulate - 1
+                if isinstance(self.model, DistributedDataParallel)
+                and (micro < accumulate - 1 or self.balancer.gradient_based)
                 else nullcontext()
             )
             with sync:
-                loss, per_task = compute_loss(
+                loss = compute_loss(
                     self.model,
                     self.network,
                     self.tasks,
                     batch,
                     self.amp_dtype,
                     self.config.run.channels_last,
+                    self.balancer,
                 )
-                culprit = self._nonfinite_part(loss, per_task)
+                culprit = self._nonfinite_part(loss.total, loss.tasks)
                 if culprit:
-                    self._reject(loss, culprit)
+                    self._reject(loss.total, culprit)
                     continue
-                self.scaler.scale(loss / accumulate).backward()
+                self.balancer.backward(loss, self.scaler, accumulate)
             kept += 1
-            for name, value in per_task.items():
+            for name, value in loss.tasks.items():
                 sums[name] = sums.get(name, 0.0) + value.item()
-            sums["total"] = sums.get("total", 0.0) + loss.item()
+            sums["total"] = sums.get("total", 0.0) + loss.total.item()
         if kept == accumulate:
+            if self.balancer.gradient_based:
+                average_gradients(self.network.parameters(), self.context)
+            average_gradients(self.balancer.parameters(), self.context)
             optimizer_step(self.optimizer, self.scaler, self.network, optim.grad_clip)
             self.scheduler.step()
         else:
             self._skip_update(buffers)
-        return {name: value / kept for name, value in sums.items()}
+        means = {name: value / kept for name, value in sums.items()}
+        self.balancer.end_step(means)
+        return means
 
     def _nonfinite_part(self, loss: Tensor, per_task: dict[str, Tensor]) -> str | None:
         """What made the loss NaN / Inf on any process (the same answer on all), or None.
