@@ -29,7 +29,8 @@ def _setup(variant: str):
 def test_loss_is_the_weighted_task_losses():
     network, tasks, batch = _setup("nddr")
     network.eval()
-    loss, per_task = compute_loss(network, network, tasks, batch)
+    result = compute_loss(network, network, tasks, batch)
+    loss, per_task = result.total, result.tasks
     expected, expected_per_task = total_loss(tasks, network(batch["image"]), batch)
     torch.testing.assert_close(loss, expected)
     assert per_task.keys() == {"seg", "normals"}
@@ -40,17 +41,18 @@ def test_loss_is_the_weighted_task_losses():
 
 def test_sluice_loss_adds_its_subspace_penalty():
     network, tasks, batch = _setup("sluice")
-    loss, per_task = compute_loss(network, network, tasks, batch)
-    penalty = network.auxiliary_loss()
+    result = compute_loss(network, network, tasks, batch)
+    loss, per_task, penalty = result.total, result.tasks, result.auxiliary
     assert penalty is not None and penalty.item() > 0
+    torch.testing.assert_close(penalty, network.auxiliary_loss())
     torch.testing.assert_close(loss, per_task["seg"] + 5.0 * per_task["normals"] + penalty)
 
 
 def test_channels_last_gives_the_same_loss():
     network, tasks, batch = _setup("nddr")
     network.eval()
-    plain, _ = compute_loss(network, network, tasks, batch)
-    last, _ = compute_loss(network, network, tasks, batch, channels_last=True)
+    plain = compute_loss(network, network, tasks, batch).total
+    last = compute_loss(network, network, tasks, batch, channels_last=True).total
     torch.testing.assert_close(plain, last, rtol=1e-5, atol=1e-6)
 
 
@@ -70,8 +72,7 @@ def test_optimizer_step_clips_updates_and_clears_gradients(clip):
     network, tasks, batch = _setup("nddr")
     optimizer = torch.optim.SGD(network.parameters(), lr=1.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    loss, _ = compute_loss(network, network, tasks, batch)
-    loss.backward()
+    compute_loss(network, network, tasks, batch).total.backward()
     before = [parameter.detach().clone() for parameter in network.parameters()]
     gradient_norm = torch.nn.utils.get_total_norm(
         [parameter.grad for parameter in network.parameters() if parameter.grad is not None]
