@@ -62,6 +62,18 @@ def read_npy(path: PathLike) -> np.ndarray:
         ) from None
 
 
+def check_target_size(
+    name: str, path: PathLike, value: np.ndarray, image_path: PathLike, image: np.ndarray
+) -> None:
+    """Raise a one-line error naming both files if target ``name`` (read from ``path``) is not
+    the size of its image."""
+    if value.shape[:2] != image.shape[:2]:
+        raise NddrError(
+            f"{name} file {str(path)!r} is {value.shape[0]}x{value.shape[1]} but its image "
+            f"{str(image_path)!r} is {image.shape[0]}x{image.shape[1]}: they must match"
+        )
+
+
 def read_lines(path: PathLike) -> list[str]:
     """A list file's lines (UTF-8); an unreadable file is an error naming it."""
     try:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
-from nddr.data.files import read_npy, require_dir
+from nddr.data.files import check_target_size, read_npy, require_dir
 from nddr.data.nyuv2 import normalise_normals, read_depth_npy
 from nddr.errors import NddrError
 from nddr.io import PathLike
@@ -178,11 +178,7 @@ class MtanNpyDataset(MultiTaskDataset):
                 value = read_depth_npy(path)
             else:
                 value = read_unit_range_normals(path)
-            if value.shape[:2] != image.shape[:2]:
-                raise NddrError(
-                    f"{name} file {str(path)!r} is {value.shape[0]}x{value.shape[1]} but its image "
-                    f"{str(sample.image)!r} is {image.shape[0]}x{image.shape[1]}: they must match"
-                )
+            check_target_size(name, path, value, sample.image, image)
             raw[name] = value
         return raw
 

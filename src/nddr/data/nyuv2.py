@@ -46,6 +46,7 @@ from nddr.data.base import (
     Transform,
 )
 from nddr.data.files import (
+    check_target_size,
     list_folder,
     read_image,
     read_label_png,
@@ -187,11 +188,7 @@ class NYUv2(MultiTaskDataset):
         for name in self.targets:
             path = sample.files[name]
             value = _READERS[self.layout, name](path)
-            if value.shape[:2] != image.shape[:2]:
-                raise NddrError(
-                    f"{name} file {str(path)!r} is {value.shape[0]}x{value.shape[1]} but its image "
-                    f"{str(sample.image)!r} is {image.shape[0]}x{image.shape[1]}: they must match"
-                )
+            check_target_size(name, path, value, sample.image, image)
             raw[name] = value
         return raw
 

@@ -43,6 +43,7 @@ from scipy.io.matlab import MatReadError
 
 from nddr.data.base import IGNORE_INDEX, MultiTaskDataset, RawSample, TargetSpec, Transform
 from nddr.data.files import (
+    check_target_size,
     list_folder,
     read_image,
     read_label_png,
@@ -199,11 +200,7 @@ class PascalContext(MultiTaskDataset):
             if value is None:  # human parts of an image without a person: all ignored
                 raw[name] = np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
                 continue
-            if value.shape[:2] != image.shape[:2]:
-                raise NddrError(
-                    f"{name} file {str(path)!r} is {value.shape[0]}x{value.shape[1]} but its image "
-                    f"{str(sample.image)!r} is {image.shape[0]}x{image.shape[1]}: they must match"
-                )
+            check_target_size(name, path, value, sample.image, image)
             raw[name] = value
         return resize_sample(raw, self.size) if self.size else raw
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from nddr.data.conventions import TargetKind
 from nddr.data.pictures import target_picture
+from nddr.errors import NddrError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -128,4 +129,12 @@ class Task:
         return (
             f"{type(self).__name__}({self.name!r}, num_classes={self.num_classes}, "
             f"weight={self.weight}{options})"
+        )
+
+
+def check_option_choice(task: str, option: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise a one-line error naming the task and the choices if ``value`` is not one of them."""
+    if not isinstance(value, str) or value not in choices:
+        raise NddrError(
+            f"task {task!r} option {option} = {value!r} is not valid: use {' or '.join(choices)}"
         )

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from nddr.data.conventions import IGNORE_INDEX, TargetKind
-from nddr.errors import NddrError
-from nddr.tasks.base import Task, resize_output
+from nddr.tasks.base import Task, check_option_choice, resize_output
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -84,9 +83,7 @@ class SurfaceNormals(Task):
         space: str = "unit",
     ) -> None:
         super().__init__(name, num_classes, weight, class_names)
-        if not isinstance(space, str) or space not in self.SPACES:
-            choices = " or ".join(self.SPACES)
-            raise NddrError(f"task {name!r} option space = {space!r} is not valid: use {choices}")
+        check_option_choice(name, "space", space, self.SPACES)
         self.space = space
 
     @property

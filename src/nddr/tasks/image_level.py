@@ -7,8 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
 from nddr.data.conventions import TargetKind
-from nddr.errors import NddrError
-from nddr.tasks.base import Task
+from nddr.tasks.base import Task, check_option_choice
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -99,11 +98,7 @@ class Regression(Task):
         criterion: str = "l1",
     ) -> None:
         super().__init__(name, num_classes, weight, class_names)
-        if not isinstance(criterion, str) or criterion not in self.CRITERIA:
-            choices = " or ".join(self.CRITERIA)
-            raise NddrError(
-                f"task {name!r} option criterion = {criterion!r} is not valid: use {choices}"
-            )
+        check_option_choice(name, "criterion", criterion, self.CRITERIA)
         self.criterion = criterion
 
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nddr.data.base import MultiTaskDataset, RawSample, TargetSpec, Transform
 from nddr.data.conventions import TargetKind
-from nddr.data.files import read_image, require_dir, require_file
+from nddr.data.files import check_target_size, read_image, require_dir, require_file
 from nddr.data.folder.manifest import MANIFEST_NAME, STEM, load_manifest
 from nddr.data.folder.readers import DENSE_READERS
 from nddr.data.folder.splits import find_images, split_entries
@@ -106,12 +106,7 @@ class Folder(MultiTaskDataset):
                 f"the manifest's pattern {task.file!r} names it for image {stem!r}",
             )
             value = DENSE_READERS[task.kind](path, task)
-            if value.shape[:2] != image.shape[:2]:
-                raise NddrError(
-                    f"{name} file {str(path)!r} is {value.shape[0]}x{value.shape[1]} but its "
-                    f"image {str(self._images[stem])!r} is {image.shape[0]}x{image.shape[1]}: "
-                    "they must match"
-                )
+            check_target_size(name, path, value, self._images[stem], image)
             raw[name] = value
         return raw
 
