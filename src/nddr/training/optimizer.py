@@ -42,8 +42,9 @@ def parameter_groups(
       baselines' shortcut (``shortcuts``) at the base rate (``shortcut_lr_mult=1``).
     - The heads' last classifier layers: 10x (weights) and 20x (biases), as DeepLab.
     - Everything else: the base rate.
-    - Weight decay on convolution and linear weights only; none on batch norm parameters,
-      biases, cross-stitch or sluice units (released code).
+    - Weight decay on convolution and linear weights, and on the weights a fusion names in its
+      ``DECAYED`` (low-rank NDDR's diagonal part, a piece of NDDR's decayed 1x1 weight); none on
+      batch norm parameters, biases, cross-stitch or sluice units (released code).
 
     Each group carries ``lr`` (already scaled), ``lr_mult``, ``weight_decay``, a ``name`` and the
     ``param_names``; a scheduler scales every group's ``lr`` by the same factor.
@@ -54,6 +55,11 @@ def parameter_groups(
         shortcut_lr_mult = fusion_lr_mult
     classifier = {id(p) for layer in network.classifier_layers() for p in layer.parameters()}
     decayed = {id(module.weight) for module in network.modules() if isinstance(module, _DECAYED)}
+    decayed |= {
+        id(module.get_parameter(name))
+        for module in network.fusion_modules()
+        for name in getattr(module, "DECAYED", ())
+    }
     groups: dict[str, dict[str, Any]] = {}
     for name, parameter in network.named_parameters():
         if not parameter.requires_grad:

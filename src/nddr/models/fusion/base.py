@@ -78,6 +78,9 @@ class Fusion(nn.Module):
 
     XAVIER_INIT: ClassVar[bool] = False
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {}
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    """Names of parameters weight decay applies to besides convolution and linear weights (the
+    rule of :func:`nddr.parameter_groups`), such as a 1x1 projection's part held as a tensor."""
 
     def __init__(self, channels: int, num_tasks: int) -> None:
         super().__init__()

@@ -10,6 +10,31 @@ from torch import Tensor, nn
 from nddr.models.fusion.base import Fusion, check_init, diagonal_mixing
 
 
+def mix_channels(
+    features: Sequence[Tensor], weight: Tensor, base: Sequence[Tensor] | None = None
+) -> list[Tensor]:
+    """x_k' = base_k + sum_j a_kj * x_j per channel, for ``weight`` a [K, K, C] (or [K, K, 1])
+    tensor of a_kj and the K tasks' [N, C, H, W] ``features``; ``base`` (K tensors, or none)
+    starts each sum.
+
+    Multiply-adds of per-channel scales broadcast over N, H, W: each output is written once,
+    contiguous. (An einsum over the stacked features ran as C tiny batched matrix products plus
+    copies in and out, 7-10x the time on CPU; a 1x1 convolution with C groups of K channels,
+    as slow in its backward: benchmarks/fusion_profile.py.)"""
+    scales = weight.to(features[0].dtype)[..., None, None]  # [K, K, C or 1, 1, 1]
+    fused = []
+    for k in range(len(features)):
+        if base is None:
+            mixed = features[0] * scales[k, 0]
+            rest = range(1, len(features))
+        else:
+            mixed, rest = base[k], range(len(features))
+        for j in rest:
+            mixed = torch.addcmul(mixed, features[j], scales[k, j])
+        fused.append(mixed)
+    return fused
+
+
 class CrossStitch(Fusion):
     """Cross-stitch unit: x_k' = sum_j a_kj x_j, a learned linear mix of the tasks' features.
 
@@ -47,18 +72,8 @@ class CrossStitch(Fusion):
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         self.check_features(features)
-        # Multiply-adds of per-channel scales broadcast over N, H, W: each output is written once,
-        # contiguous. (An einsum over the stacked features ran as C tiny batched matrix products
-        # plus copies in and out, 7-10x the time on CPU: benchmarks/fusion_profile.py.)
         weight = self.weight if self.per_channel else self.weight[:, :, None]
-        scales = weight.to(features[0].dtype)[..., None, None]  # [K, K, C or 1, 1, 1]
-        fused = []
-        for k in range(self.num_tasks):
-            mixed = features[0] * scales[k, 0]
-            for j in range(1, self.num_tasks):
-                mixed = torch.addcmul(mixed, features[j], scales[k, j])
-            fused.append(mixed)
-        return fused
+        return mix_channels(features, weight)
 
     def block_norms(self, fold_bn: bool = False) -> Tensor:
         """``||a_kj||_2``: a block W_kj is the diagonal of the alphas a_kj (one per channel, or

@@ -9,14 +9,13 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from nddr.models.fusion.base import BATCH_NORM_RANGES, Fusion, check_init, diagonal_mixing
-from nddr.models.fusion.grouped_nddr import (
-    deinterleave,
-    grouped_diagonal,
-    interleave,
-    interleaved_to_stacked,
-    stacked_to_interleaved,
+from nddr.models.fusion.base import (
+    BATCH_NORM_RANGES,
+    Fusion,
+    check_init,
+    output_memory_format,
 )
+from nddr.models.fusion.cross_stitch import CrossStitch, mix_channels
 from nddr.models.fusion.nddr import bn_scale
 
 
@@ -37,13 +36,14 @@ class LowRankNDDR(Fusion):
 
     Task k's output before batch norm is ``sum_j D_kj x_j + U_k V x``: D_kj is diagonal (one
     weight per channel and task pair, the part the diagonal init of §4.1 sets: ``alpha`` on the
-    own task, ``beta`` on the others), V a down-projection KC -> r shared by the tasks and U_k
-    an up-projection r -> C per task, so the layer holds K^2 C + 2 K C r weights instead of
-    K^2 C^2 (for K = 2 and r = C / 8 about 1/8 of NDDR's, as its multiply-adds). The correction
-    starts at zero (U = 0, V random, as LoRA's, Hu et al. 2022), so init (1, 0) gives the
-    single-task columns exactly whatever r. Then batch norm and ReLU, as NDDR. All three parts
-    are 1x1 convolutions: decayed and trained at the fusion rate by NDDR's rules
-    (:func:`nddr.parameter_groups`); ``nddr inspect`` reads the blocks of D + U V.
+    own task, ``beta`` on the others; a per-channel cross-stitch unit), V a 1x1 down-projection
+    KC -> r of the concatenated features shared by the tasks and U_k an up-projection r -> C per
+    task, so the layer holds K^2 C + 2 K C r weights instead of K^2 C^2 (for K = 2 and r = C / 8
+    about 1/8 of NDDR's, as its multiply-adds). The correction starts at zero (U = 0, V random,
+    as LoRA's, Hu et al. 2022), so init (1, 0) gives the single-task columns exactly whatever r.
+    Then batch norm and ReLU over the K C channels in NDDR's task-major order. D, U and V are
+    decayed and trained at the fusion rate by NDDR's rules (:func:`nddr.parameter_groups`; D is
+    named in ``DECAYED``); ``nddr inspect`` reads the blocks of D + U V.
 
     Args:
         channels: C.
@@ -61,6 +61,7 @@ class LowRankNDDR(Fusion):
         **BATCH_NORM_RANGES,
         "rank": (1, math.inf),
     }
+    DECAYED: ClassVar[tuple[str, ...]] = ("diagonal.weight",)
 
     def __init__(
         self,
@@ -77,10 +78,8 @@ class LowRankNDDR(Fusion):
         super().__init__(channels, num_tasks)
         self.rank = resolve_rank(channels, rank, rank_fraction)
         self.init = check_init(init, "LowRankNDDR")
-        self.divide_beta = divide_beta
         width = channels * num_tasks
-        # Group order with one channel per group: channel c of every task, then channel c + 1.
-        self.diagonal = nn.Conv2d(width, width, kernel_size=1, groups=channels, bias=False)
+        self.diagonal = CrossStitch(channels, num_tasks, self.init, divide_beta)
         self.down = nn.Conv2d(width, self.rank, kernel_size=1, bias=False)
         self.up = nn.Conv2d(self.rank, width, kernel_size=1, bias=False)
         self.bn = nn.BatchNorm2d(width, eps=bn_eps, momentum=bn_momentum)
@@ -103,39 +102,41 @@ class LowRankNDDR(Fusion):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """The diagonal init in D, U = 0, V uniform at PyTorch's convolution scale, a fresh BN."""
-        mixing = diagonal_mixing(self.num_tasks, *self.init, divide_beta=self.divide_beta)
-        weight = grouped_diagonal(self.num_tasks, 1, self.channels, mixing)
-        self.diagonal.weight.copy_(weight[:, :, None, None])
+        self.diagonal.reset_parameters()
         nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
         nn.init.zeros_(self.up.weight)
         self.bn.reset_parameters()
 
-    def _project(self, interleaved: Tensor) -> Tensor:
-        return self.diagonal(interleaved) + self.up(self.down(interleaved))
+    def _fuse(self, features: Sequence[Tensor], stacked: Tensor) -> Tensor:
+        """Batch-normed, activated ``D x + U V x`` as one task-major [N, K*C, H, W] tensor, from
+        the tasks' features and the same features concatenated on channels."""
+        correction = self.up(self.down(stacked)).split(self.channels, dim=1)
+        projected = mix_channels(features, self.diagonal.weight, base=correction)
+        return self.activation(self.bn(torch.cat(projected, dim=1)))
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         self.check_features(features)
-        interleaved = interleave(features, self.channels)
-        fused = self.activation(self.bn(self._project(interleaved)))
-        return deinterleave(fused, self.num_tasks, self.channels, like=features[0])
+        fused = self._fuse(features, torch.cat(list(features), dim=1))
+        memory_format = output_memory_format(features[0])
+        return [
+            block.contiguous(memory_format=memory_format)
+            for block in fused.split(self.channels, dim=1)
+        ]
 
     def forward_stacked(self, features: Tensor) -> Tensor:
         """The layer on task-major stacked features (the grouped-columns execution)."""
-        k, c = self.num_tasks, self.channels
-        fused = self._project(stacked_to_interleaved(features, k, c))
-        return interleaved_to_stacked(self.activation(self.bn(fused)), k, c)
+        return self._fuse(features.split(self.channels, dim=1), features)
 
     def dense_weight(self) -> Tensor:
         """D + U V as NDDR's dense [K*C, K*C] matrix (task-major rows and columns, float64)."""
         k, c = self.num_tasks, self.channels
-        diagonal = self.diagonal.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
-        dense = torch.zeros(c, k, c, k, dtype=torch.float64)  # group order [c, task, c', task']
+        diagonal = self.diagonal.weight.detach().to(torch.float64).cpu()  # [K, K, C]
+        dense = torch.zeros(k, c, k, c, dtype=torch.float64)
         index = torch.arange(c)
-        dense[index, :, index, :] = diagonal.view(c, k, k)
+        dense[:, index, :, index] = diagonal.permute(2, 0, 1)
         up = self.up.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
         down = self.down.weight.detach().to(torch.float64).cpu()[:, :, 0, 0]
-        dense = dense.reshape(c * k, c * k) + up @ down
-        return dense.view(c, k, c, k).permute(1, 0, 3, 2).reshape(k * c, k * c)
+        return dense.reshape(k * c, k * c) + up @ down
 
     def block_norms(self, fold_bn: bool = False) -> Tensor:
         """Frobenius norms of the C x C blocks W_kj of D + U V; with ``fold_bn`` each output
@@ -143,7 +144,7 @@ class LowRankNDDR(Fusion):
         k, c = self.num_tasks, self.channels
         weight = self.dense_weight().view(k, c, k, c)
         if fold_bn:
-            weight = weight * bn_scale(self.bn).view(c, k).T.reshape(k, c, 1, 1)
+            weight = weight * bn_scale(self.bn).view(k, c, 1, 1)
         return torch.linalg.vector_norm(weight, dim=(1, 3))
 
     def extra_repr(self) -> str:
