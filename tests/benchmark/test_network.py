@@ -160,9 +160,9 @@ def test_adaptive_rounds_stop_when_precise_and_warn_when_not():
     report = run_benchmark(strict, workloads, measure_memory=False)
     assert report.rounds == MIN_ROUNDS + 2
     assert set(report.wide_intervals()) == {"nddr"}
-    assert "warning: after 12 rounds the time-ratio intervals are wider than" in format_report(
-        report
-    )
+    warning = format_report(report)
+    assert "warning: after 12 rounds the time-ratio intervals are wider than" in warning
+    assert "or with --max-repeats " in warning
 
 
 def test_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from nddr.benchmark.rounds import Interval, median_interval, precise_enough
+from nddr.benchmark.rounds import Interval, median_interval, precise_enough, rounds_needed
 
 
 def test_ten_rounds_give_the_second_and_ninth_values():
@@ -50,3 +50,9 @@ def test_precision_is_the_larger_side_over_the_median():
     assert not precise_enough([interval, Interval(1.0, 1.0, 1.0, 0.95)], 0.015)
     with pytest.raises(ValueError):
         median_interval([])
+
+
+def test_rounds_needed_follow_one_over_the_root_of_the_rounds():
+    assert rounds_needed(60, 0.25, 0.125) == 240
+    assert rounds_needed(40, 0.125, 0.125) == 40
+    assert rounds_needed(10, 0.016, 0.015) == 12

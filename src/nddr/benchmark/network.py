@@ -37,6 +37,7 @@ from nddr.benchmark.rounds import (
     Interval,
     median_interval,
     precise_enough,
+    rounds_needed,
 )
 from nddr.data.base import TargetSpec
 from nddr.data.transforms import JointTransform
@@ -709,11 +710,13 @@ def format_report(report: Report) -> str:
     wide = report.wide_intervals()
     if wide:
         spread = ", ".join(f"{label} ±{width:.1%}" for label, width in wide.items())
+        needed = rounds_needed(report.rounds, max(wide.values()), s.precision)
         lines += [
             "",
             f"warning: after {report.rounds} rounds the time-ratio intervals are wider than "
             f"±{s.precision:.1%}: {spread}; the machine is too noisy for a decision of that size "
-            "(rerun when it is quiet, or with more --max-repeats)",
+            f"(rerun when it is quiet, or with --max-repeats {needed}, about what this noise "
+            "needs)",
         ]
     return "\n".join(lines)
 

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 
 MIN_ROUNDS = 10
 """Timed rounds before the intervals are first looked at."""
-MAX_ROUNDS = 60
-"""Timed rounds at most, when the intervals stay wider than :data:`PRECISION`."""
+MAX_ROUNDS = 200
+"""Timed rounds at most, when the intervals stay wider than :data:`PRECISION`. On the 2-core
+virtual machines this project is tested on, a quiet one's steps still spread by ±5-10 % round to
+round (its host's other guests): 60 rounds gave VGG-16-LFOV's ratios ±1.9-2.5 %, so ±1.5 % takes
+about 100-170 rounds there (a half-width shrinks as one over the root of the rounds)."""
 PRECISION = 0.015
 """Relative half-width (±1.5 %) each time ratio's interval must reach."""
 CONFIDENCE = 0.95
@@ -72,6 +75,12 @@ def _coverage(n: int, rank: int) -> float:
     """P(x_(rank) <= median <= x_(n+1-rank)) for n draws of a continuous variable."""
     below = sum(math.comb(n, k) for k in range(rank)) / 2**n
     return 1.0 - 2.0 * below
+
+
+def rounds_needed(rounds: int, half_width: float, precision: float = PRECISION) -> int:
+    """About how many rounds bring an interval of relative ``half_width`` after ``rounds`` to
+    ``precision``: its width shrinks as one over the square root of the rounds."""
+    return math.ceil(rounds * (half_width / precision) ** 2)
 
 
 def precise_enough(intervals: Sequence[Interval], precision: float = PRECISION) -> bool:
