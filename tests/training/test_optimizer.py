@@ -177,8 +177,8 @@ def test_the_config_path_passes_every_optim_rate():
 
 
 def test_training_optimizer_is_fused_sgd_with_the_loops_values():
-    """The fused kernel takes the place of the per-tensor loop: same updates, bit for bit, over
-    every group's rate and decay, with momentum."""
+    """The fused kernel takes the place of the per-tensor loop: the same updates over every
+    group's rate and decay, with momentum, up to rounding (the kernel fuses multiply-adds)."""
     from nddr.training.config import load_config
     from nddr.training.optimizer import has_fused_sgd, optimizer_groups, training_optimizer
 
@@ -201,5 +201,5 @@ def test_training_optimizer_is_fused_sgd_with_the_loops_values():
         fused.step()
         loop.step()
     for ours, theirs in zip(fused_network.parameters(), loop_network.parameters()):
-        assert torch.equal(ours, theirs)
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
     assert not has_fused_sgd([torch.zeros(2, device="meta")])

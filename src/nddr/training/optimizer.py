@@ -114,8 +114,9 @@ def training_optimizer(
     are any (its poly schedule is the trainer's).
 
     PyTorch's fused SGD where the parameters' device has the kernel: decay, momentum and update
-    in one pass per tensor, the same values as the per-tensor loop bit for bit, in a third of the
-    time on CPU (whose out-of-place decay add allocated a gradient-sized tensor per weight)."""
+    in one pass per tensor, the per-tensor loop's update up to rounding (it fuses multiply-adds),
+    in a third of the time on CPU (the loop's out-of-place decay add allocates a gradient-sized
+    tensor per weight)."""
     groups = optimizer_groups(network, optim)
     if balancing:
         groups.append(balancing_group(balancing, base_lr=optim.lr))
