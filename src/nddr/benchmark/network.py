@@ -711,12 +711,12 @@ def format_report(report: Report) -> str:
     if wide:
         spread = ", ".join(f"{label} ±{width:.1%}" for label, width in wide.items())
         needed = rounds_needed(report.rounds, max(wide.values()), s.precision)
+        flag = "--max-repeats" if s.repeats is None else "--repeats"
         lines += [
             "",
             f"warning: after {report.rounds} rounds the time-ratio intervals are wider than "
             f"±{s.precision:.1%}: {spread}; the machine is too noisy for a decision of that size "
-            f"(rerun when it is quiet, or with --max-repeats {needed}, about what this noise "
-            "needs)",
+            f"(rerun when it is quiet, or with {flag} {needed}, about what this noise needs)",
         ]
     return "\n".join(lines)
 
