@@ -41,15 +41,16 @@ class Setting:
     label: str
     variant: str
     options: Mapping[str, object] = field(default_factory=dict)
-    suite_row: str | None = None  # the CPU suites' row with these options, if there is one
+    suite_row: str | None = None  # the CPU suites' row with these options, where a suite has it
 
 
 SETTINGS = (
     Setting("NDDR", "nddr", {}, "nddr"),
-    *(Setting(f"grouped G={g}", "nddr_grouped", {"groups": g}) for g in (2, 4)),
+    Setting("grouped G=2", "nddr_grouped", {"groups": 2}),
+    Setting("grouped G=4", "nddr_grouped", {"groups": 4}, "nddr_grouped_g4"),
     Setting("grouped G=8", "nddr_grouped", {"groups": 8}, "nddr_grouped"),
     Setting("grouped G=16", "nddr_grouped", {"groups": 16}),
-    Setting("low-rank r=C/4", "nddr_lowrank", {"rank_fraction": 0.25}),
+    Setting("low-rank r=C/4", "nddr_lowrank", {"rank_fraction": 0.25}, "nddr_lowrank_r4"),
     Setting("low-rank r=C/8", "nddr_lowrank", {"rank_fraction": 0.125}, "nddr_lowrank"),
     Setting("low-rank r=C/16", "nddr_lowrank", {"rank_fraction": 0.0625}),
 )
@@ -96,7 +97,8 @@ def suite_gains(suite_name: str, runs: Path) -> dict[str, tuple[float, float | N
     single-task row's mean), over the seeds whose runs in ``runs`` have finished."""
     suite = get_suite(suite_name)
     directions = higher_is_better(suite, gain_only=True)
-    rows = [SINGLE_ROW, *(s.suite_row for s in SETTINGS if s.suite_row)]
+    labels = {row.label for row in suite.rows}
+    rows = [SINGLE_ROW, *(s.suite_row for s in SETTINGS if s.suite_row in labels)]
     per_row: dict[str, list[dict[str, dict[str, float]]]] = {row: [] for row in rows}
     for seed in range(10):
         specs = [spec for spec in plan(suite_name, [seed], out=runs, only=rows[1:])]
