@@ -47,14 +47,37 @@ class Setting:
 SETTINGS = (
     Setting("NDDR", "nddr", {}, "nddr"),
     Setting("grouped G=2", "nddr_grouped", {"groups": 2}),
-    Setting("grouped G=4", "nddr_grouped", {"groups": 4}, "nddr_grouped_g4"),
+    Setting(
+        "grouped G=4, no floor",
+        "nddr_grouped",
+        {"groups": 4, "min_group_width": 1},
+        "nddr_grouped_g4",
+    ),
+    Setting(
+        "grouped G=8, no floor",
+        "nddr_grouped",
+        {"groups": 8, "min_group_width": 1},
+        "nddr_grouped_nofloor",
+    ),
     Setting("grouped G=8", "nddr_grouped", {"groups": 8}, "nddr_grouped"),
     Setting("grouped G=16", "nddr_grouped", {"groups": 16}),
-    Setting("low-rank r=C/4", "nddr_lowrank", {"rank_fraction": 0.25}, "nddr_lowrank_r4"),
+    Setting(
+        "low-rank r=C/4, no floor",
+        "nddr_lowrank",
+        {"rank_fraction": 0.25, "min_rank": 1},
+        "nddr_lowrank_r4",
+    ),
+    Setting(
+        "low-rank r=C/8, no floor",
+        "nddr_lowrank",
+        {"rank_fraction": 0.125, "min_rank": 1},
+        "nddr_lowrank_nofloor",
+    ),
     Setting("low-rank r=C/8", "nddr_lowrank", {"rank_fraction": 0.125}, "nddr_lowrank"),
     Setting("low-rank r=C/16", "nddr_lowrank", {"rank_fraction": 0.0625}),
 )
-"""The sweep: NDDR, grouped NDDR over G, low-rank NDDR over r / C (defaults: G = 8, r = C / 8)."""
+"""The sweep: NDDR, grouped NDDR over G, low-rank NDDR over r / C (defaults: G = 8 with at least
+32 channels per task and group, r = C / 8 with r >= 32; "no floor" drops that least width)."""
 
 SUITES = ("cpu-scenes", "cpu-digits")
 
@@ -194,7 +217,10 @@ def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--backbones", nargs="*", default=["resnet50", "resnet101"], help="none: Delta_m only"
+        "--backbones",
+        nargs="*",
+        default=["resnet50", "resnet101", "tiny"],
+        help="none: Delta_m only (tiny: the CPU suites' backbone)",
     )
     parser.add_argument("--runs", type=Path, help="the --out folder of nddr reproduce")
     parser.add_argument("--plot", type=Path, help="write the trade-off plot to this PNG")

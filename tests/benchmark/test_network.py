@@ -73,11 +73,11 @@ def test_nddr_adds_exactly_its_one_by_one_convolutions_in_flops():
 @pytest.mark.parametrize(
     ("variant", "per_pixel"),
     [
-        # (KC)^2 / G multiply-adds per pixel, G = 8.
-        ("nddr_grouped", lambda c: (2 * c) ** 2 // 8),
-        # KC -> r -> KC for the correction, r = C / 8; the per-channel part's K^2 C multiply-adds
-        # are elementwise, which the counter leaves out (as cross-stitch's).
-        ("nddr_lowrank", lambda c: 2 * (2 * c) * (c // 8)),
+        # (KC)^2 / G multiply-adds per pixel, G = 8 lowered to keep 32 channels a group.
+        ("nddr_grouped", lambda c: (2 * c) ** 2 // {16: 1, 32: 1, 64: 2}[c]),
+        # KC -> r -> KC for the correction, r = max(C / 8, 32) at most C; the per-channel part's
+        # K^2 C multiply-adds are elementwise, which the counter leaves out (as cross-stitch's).
+        ("nddr_lowrank", lambda c: 2 * (2 * c) * {16: 16, 32: 32, 64: 32}[c]),
     ],
 )
 def test_efficient_fusion_adds_exactly_its_grouped_and_low_rank_convolutions(variant, per_pixel):

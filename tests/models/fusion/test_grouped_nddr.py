@@ -8,6 +8,7 @@ from nddr.models.fusion.grouped_nddr import (
     deinterleave,
     interleave,
     interleaved_to_stacked,
+    resolve_groups,
     stacked_to_interleaved,
 )
 from tests.helpers import randomise_batch_norm
@@ -53,7 +54,7 @@ def test_interleaving_is_undone():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_diagonal_init_is_nddrs(num_tasks):
     """The diagonal init lies within the groups: the layer is NDDR's at the same init."""
-    grouped = GroupedNDDR(8, num_tasks, groups=4, init=(0.8, 0.2), bn_eps=0.0).eval()
+    grouped = GroupedNDDR(8, num_tasks, groups=4, min_group_width=1, init=(0.8, 0.2), bn_eps=0.0).eval()
     full = NDDR(8, num_tasks, init=(0.8, 0.2), bn_eps=0.0).eval()
     inputs = features(num_tasks, channels=8)
     assert torch.allclose(_dense(grouped), full.conv.weight[:, :, 0, 0])
@@ -62,7 +63,7 @@ def test_diagonal_init_is_nddrs(num_tasks):
 
 
 def test_identity_init_passes_the_columns_through():
-    layer = GroupedNDDR(16, 2, groups=8, init=(1.0, 0.0), bn_eps=0.0).eval()
+    layer = GroupedNDDR(16, 2, groups=8, min_group_width=1, init=(1.0, 0.0), bn_eps=0.0).eval()
     inputs = features(2, channels=16)
     assert all(torch.equal(out, x) for out, x in zip(layer(inputs), inputs))
 
@@ -70,7 +71,7 @@ def test_identity_init_passes_the_columns_through():
 @pytest.mark.parametrize("groups", [1, 2, 6])
 def test_is_the_dense_nddr_of_its_blocks(groups):
     """Any trained weights: the same function as NDDR with zeros outside the groups."""
-    layer = _randomised(GroupedNDDR(6, 2, groups=groups, activation=False, bn_eps=0.0))
+    layer = _randomised(GroupedNDDR(6, 2, groups=groups, min_group_width=1, activation=False, bn_eps=0.0))
     full = NDDR(6, 2, activation=False, bn_eps=0.0).eval()
     with torch.no_grad():
         full.conv.weight.copy_(_dense(layer)[:, :, None, None])
@@ -82,33 +83,50 @@ def test_is_the_dense_nddr_of_its_blocks(groups):
 
 
 def test_block_norms_fold_the_batch_norm_of_each_output_channel():
-    layer = _randomised(GroupedNDDR(4, 2, groups=2))
+    layer = _randomised(GroupedNDDR(4, 2, groups=2, min_group_width=1))
     randomise_batch_norm(layer)
     scale = layer.bn.weight.detach() / torch.sqrt(layer.bn.running_var + layer.bn.eps)
     # Output channels are in group order; fold them row by row into the grouped weight.
-    folded = _randomised(GroupedNDDR(4, 2, groups=2))
+    folded = _randomised(GroupedNDDR(4, 2, groups=2, min_group_width=1))
     with torch.no_grad():
         folded.conv.weight.copy_(layer.conv.weight * scale[:, None, None, None])
     assert torch.allclose(layer.block_norms(fold_bn=True), folded.block_norms())
 
 
 def test_stacked_forward_is_the_per_task_forward():
-    layer = _randomised(GroupedNDDR(8, 2, groups=4))
+    layer = _randomised(GroupedNDDR(8, 2, groups=4, min_group_width=1))
     inputs = features(2, channels=8)
     stacked = layer.forward_stacked(torch.cat(inputs, dim=1))
     assert torch.allclose(stacked, torch.cat(layer(inputs), dim=1))
 
 
 def test_channels_last_inputs_give_channels_last_outputs():
-    layer = GroupedNDDR(8, 2, groups=4).eval()
+    layer = GroupedNDDR(8, 2, groups=4, min_group_width=1).eval()
     inputs = [x.contiguous(memory_format=torch.channels_last) for x in features(2, channels=8)]
     assert all(out.is_contiguous(memory_format=torch.channels_last) for out in layer(inputs))
 
 
 def test_weights_and_flops_are_nddrs_over_the_groups():
-    assert GroupedNDDR(64, 2, groups=8).conv.weight.numel() == (2 * 64) ** 2 // 8
+    assert GroupedNDDR(64, 2, groups=8, min_group_width=1).conv.weight.numel() == (2 * 64) ** 2 // 8
+
+def test_groups_keep_the_least_group_width_on_narrow_stages():
+    assert [resolve_groups(c, 8, min_group_width=16) for c in (16, 32, 64, 128, 2048)] == [
+        1,
+        2,
+        4,
+        8,
+        8,
+    ]
+    assert resolve_groups(48, 6, min_group_width=16) == 3  # the largest divisor of 6 that fits
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr_grouped")
-    assert [fusion.groups for fusion in network.fusions] == [8] * 5
+    assert [fusion.groups for fusion in network.fusions] == [1, 1, 2, 2, 2]
+    with torch.device("meta"):
+        resnet = nddr.build_network("resnet50", {"a": 2, "b": 3}, "nddr_grouped")
+    assert [fusion.groups for fusion in resnet.fusions] == [2, 8, 8, 8, 8]
+    flat = nddr.build_network(
+        "tiny", {"a": 2, "b": 3}, "nddr_grouped", fusion_options={"min_group_width": 1}
+    )
+    assert [fusion.groups for fusion in flat.fusions] == [8] * 5
 
 
 @pytest.mark.parametrize(
@@ -116,7 +134,8 @@ def test_weights_and_flops_are_nddrs_over_the_groups():
     [
         ({"groups": 0}, "GroupedNDDR option groups lies in [1, inf], got 0"),
         ({"groups": 2.5}, "GroupedNDDR option groups is an integer, got 2.5"),
-        ({"rank": 4}, "GroupedNDDR takes no option 'rank'; it takes groups, init"),
+        ({"min_group_width": 0}, "GroupedNDDR option min_group_width lies in [1, inf], got 0"),
+        ({"rank": 4}, "GroupedNDDR takes no option 'rank'; it takes groups, min_group_width, init"),
         ({"init": "xavier"}, "GroupedNDDR init takes (alpha, beta)"),
     ],
 )
@@ -128,7 +147,12 @@ def test_bad_options_are_one_line(options, message):
 
 def test_groups_that_do_not_divide_a_stage_name_the_backbone():
     with pytest.raises(NddrError) as error:
-        nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr_grouped", fusion_options={"groups": 3})
+        nddr.build_network(
+            "tiny",
+            {"a": 2, "b": 3},
+            "nddr_grouped",
+            fusion_options={"groups": 3, "min_group_width": 1},
+        )
     message = str(error.value)
     assert "does not fit backbone 'tiny', whose stages have 16, 32, 64, 64, 64" in message
     assert "16 channels do not divide by 3" in message and "\n" not in message

@@ -26,6 +26,12 @@ def test_identity_init_passes_the_columns_through_whatever_the_rank(rank):
     assert all(torch.equal(out, x) for out, x in zip(layer(inputs), inputs))
 
 
+def test_down_projection_starts_with_orthonormal_rows():
+    """So a step on U moves D + U V as far as NDDR's step would in V's r directions."""
+    down = LowRankNDDR(16, 2, rank=5).down.weight[:, :, 0, 0]
+    assert torch.allclose(down @ down.T, torch.eye(5), atol=1e-5)
+
+
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_diagonal_init_is_nddrs(num_tasks):
     low_rank = LowRankNDDR(6, num_tasks, rank=2, init=(0.8, 0.2), bn_eps=0.0).eval()
@@ -89,16 +95,29 @@ def test_the_correction_learns_from_zero():
     assert layer.up.weight.any()
 
 
-def test_rank_is_a_fraction_of_each_stage_unless_given():
+def test_rank_is_a_fraction_of_each_stage_raised_to_the_floor_unless_given():
     assert [resolve_rank(c, None, 0.125) for c in (4, 16, 2048)] == [1, 2, 256]
+    assert [resolve_rank(c, None, 0.125, min_rank=16) for c in (8, 64, 256, 2048)] == [
+        8,
+        16,
+        32,
+        256,
+    ]
     network = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr_lowrank")
-    assert [fusion.rank for fusion in network.fusions] == [2, 4, 8, 8, 8]
+    assert [fusion.rank for fusion in network.fusions] == [16, 32, 32, 32, 32]
+    with torch.device("meta"):
+        resnet = nddr.build_network("resnet50", {"a": 2, "b": 3}, "nddr_lowrank")
+    assert [fusion.rank for fusion in resnet.fusions] == [32, 32, 64, 128, 256]
+    flat = nddr.build_network(
+        "tiny", {"a": 2, "b": 3}, "nddr_lowrank", fusion_options={"min_rank": 1}
+    )
+    assert [fusion.rank for fusion in flat.fusions] == [2, 4, 8, 8, 8]
     fixed = nddr.build_network("tiny", {"a": 2, "b": 3}, "nddr_lowrank", fusion_options={"rank": 5})
     assert [fusion.rank for fusion in fixed.fusions] == [5] * 5
     # K^2 C diagonal weights and 2 K C r low-rank ones, against NDDR's K^2 C^2.
-    layer = LowRankNDDR(64, 2)
+    layer = LowRankNDDR(512, 2)
     weights = (layer.diagonal.weight, layer.down.weight, layer.up.weight)
-    assert sum(w.numel() for w in weights) == 4 * 64 + 2 * 2 * 64 * 8
+    assert sum(w.numel() for w in weights) == 4 * 512 + 2 * 2 * 512 * 64
 
 
 @pytest.mark.parametrize(
@@ -108,7 +127,9 @@ def test_rank_is_a_fraction_of_each_stage_unless_given():
         ({"rank": 2.5}, "LowRankNDDR option rank is an integer or null, got 2.5"),
         ({"rank_fraction": 0}, "LowRankNDDR option rank_fraction lies in (0, 1], got 0"),
         ({"rank_fraction": 1.5}, "LowRankNDDR option rank_fraction lies in (0, 1], got 1.5"),
-        ({"groups": 8}, "LowRankNDDR takes no option 'groups'; it takes rank_fraction, rank"),
+        ({"min_rank": 0}, "LowRankNDDR option min_rank lies in [1, inf], got 0"),
+        ({"min_rank": 4.0}, "LowRankNDDR option min_rank is an integer, got 4.0"),
+        ({"groups": 8}, "LowRankNDDR takes no option 'groups'; it takes rank_fraction, min_rank, rank"),
     ],
 )
 def test_bad_options_are_one_line(options, message):

@@ -60,6 +60,16 @@ def check_groups(channels: int, groups: int, fusion: str) -> None:
         )
 
 
+def resolve_groups(channels: int, groups: int, min_group_width: int = 1) -> int:
+    """G at a stage of C ``channels``: the largest divisor of ``groups`` that leaves at least
+    ``min_group_width`` channels per task in each group (1 where none does)."""
+    return max(
+        divisor
+        for divisor in range(1, groups + 1)
+        if groups % divisor == 0 and (divisor == 1 or channels // divisor >= min_group_width)
+    )
+
+
 def grouped_diagonal(num_tasks: int, group_width: int, groups: int, mixing: Tensor) -> Tensor:
     """The [G*K*s, K*s] weight of a ``groups=G`` 1x1 convolution over group-order features
     (s = C / G channels per task and group) that is the diagonal init: each group maps slice
@@ -97,9 +107,15 @@ class GroupedNDDR(Fusion):
     (:func:`nddr.parameter_groups`); ``nddr inspect`` reads its equivalent dense blocks W_kj.
 
     Args:
-        channels: C, divisible by ``groups``.
+        channels: C, divisible by the stage's G.
         num_tasks: K.
         groups: G (the default 8 keeps the layers under 10 % of ResNet-50/101's FLOPs).
+        min_group_width: The fewest channels per task a group keeps: a stage narrower than
+            ``groups * min_group_width`` takes the largest divisor of ``groups`` that leaves
+            that many (group width as RegNet's design parameter, Radosavovic et al. 2020). The
+            default 32 binds below 256 channels, where the layer is cheap: ResNet's 64-wide
+            stem stage, VGG's first two and the CPU suites' ``tiny`` backbone (README:
+            Efficient fusion).
         init: ``(alpha, beta)`` for the diagonal initialisation, as NDDR's.
         divide_beta: Spread ``beta`` over the K - 1 other tasks (default) or give each ``beta``.
         activation: Apply the ReLU (the paper's layer).
@@ -109,6 +125,7 @@ class GroupedNDDR(Fusion):
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
         **BATCH_NORM_RANGES,
         "groups": (1, math.inf),
+        "min_group_width": (1, math.inf),
     }
 
     def __init__(
@@ -116,6 +133,7 @@ class GroupedNDDR(Fusion):
         channels: int,
         num_tasks: int,
         groups: int = 8,
+        min_group_width: int = 32,
         init: tuple[float, float] = (0.9, 0.1),
         divide_beta: bool = True,
         activation: bool = True,
@@ -123,6 +141,7 @@ class GroupedNDDR(Fusion):
         bn_eps: float = 1e-3,
     ) -> None:
         super().__init__(channels, num_tasks)
+        groups = resolve_groups(channels, groups, min_group_width)
         check_groups(channels, groups, "GroupedNDDR")
         self.groups = groups
         self.init = check_init(init, "GroupedNDDR")

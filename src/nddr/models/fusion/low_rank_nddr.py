@@ -19,10 +19,13 @@ from nddr.models.fusion.cross_stitch import CrossStitch, mix_channels
 from nddr.models.fusion.nddr import bn_scale
 
 
-def resolve_rank(channels: int, rank: int | None, rank_fraction: float) -> int:
-    """r at a stage of C ``channels``: ``rank`` where given, else ``rank_fraction`` of C
-    (rounded, at least 1); a ValueError unless 1 <= r <= C."""
-    resolved = rank if rank is not None else max(1, round(rank_fraction * channels))
+def resolve_rank(channels: int, rank: int | None, rank_fraction: float, min_rank: int = 1) -> int:
+    """r at a stage of C ``channels``: ``rank`` where given, else ``rank_fraction`` of C rounded
+    and raised to ``min_rank``, at most C; a ValueError unless 1 <= r <= C."""
+    if rank is not None:
+        resolved = rank
+    else:
+        resolved = min(channels, max(min_rank, 1, round(rank_fraction * channels)))
     if not 1 <= resolved <= channels:
         raise ValueError(
             f"LowRankNDDR rank={resolved} must lie in [1, {channels}], the stage's channels "
@@ -39,8 +42,9 @@ class LowRankNDDR(Fusion):
     own task, ``beta`` on the others; a per-channel cross-stitch unit), V a 1x1 down-projection
     KC -> r of the concatenated features shared by the tasks and U_k an up-projection r -> C per
     task, so the layer holds K^2 C + 2 K C r weights instead of K^2 C^2 (for K = 2 and r = C / 8
-    about 1/8 of NDDR's, as its multiply-adds). The correction starts at zero (U = 0, V random,
-    as LoRA's, Hu et al. 2022), so init (1, 0) gives the single-task columns exactly whatever r.
+    about 1/8 of NDDR's, as its multiply-adds). The correction starts at zero (U = 0 as LoRA's, Hu et
+    al. 2022; V with orthonormal rows), so init (1, 0) gives the single-task columns exactly
+    whatever r.
     Then batch norm and ReLU over the K C channels in NDDR's task-major order. D, U and V are
     decayed and trained at the fusion rate by NDDR's rules (:func:`nddr.parameter_groups`; D is
     named in ``DECAYED``); ``nddr inspect`` reads the blocks of D + U V.
@@ -48,8 +52,13 @@ class LowRankNDDR(Fusion):
     Args:
         channels: C.
         num_tasks: K.
-        rank_fraction: r as a fraction of each stage's C (rounded, at least 1); the default 1/8
-            keeps the layers under 10 % of ResNet-50/101's FLOPs.
+        rank_fraction: r as a fraction of each stage's C (rounded); the default 1/8 keeps the
+            layers under 10 % of ResNet-50/101's FLOPs.
+        min_rank: The least r a stage gets from ``rank_fraction`` (at most its C), so narrow
+            stages keep enough directions, as squeeze-excitation's reduction has a floor (Hu et
+            al. 2018; torchvision's ``SqueezeExcitation``, timm's ``rd_divisor``). The default 32
+            binds below 256 channels, where the layer is cheap: ResNet's 64-wide stem stage,
+            VGG's first two and the CPU suites' ``tiny`` backbone (README: Efficient fusion).
         rank: r at every stage instead (1 <= r <= the narrowest stage's C).
         init: ``(alpha, beta)`` for the diagonal part, as NDDR's diagonal init.
         divide_beta: Spread ``beta`` over the K - 1 other tasks (default) or give each ``beta``.
@@ -60,6 +69,7 @@ class LowRankNDDR(Fusion):
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
         **BATCH_NORM_RANGES,
         "rank": (1, math.inf),
+        "min_rank": (1, math.inf),
     }
     DECAYED: ClassVar[tuple[str, ...]] = ("diagonal.weight",)
 
@@ -68,6 +78,7 @@ class LowRankNDDR(Fusion):
         channels: int,
         num_tasks: int,
         rank_fraction: float = 0.125,
+        min_rank: int = 32,
         rank: int | None = None,
         init: tuple[float, float] = (0.9, 0.1),
         divide_beta: bool = True,
@@ -76,7 +87,7 @@ class LowRankNDDR(Fusion):
         bn_eps: float = 1e-3,
     ) -> None:
         super().__init__(channels, num_tasks)
-        self.rank = resolve_rank(channels, rank, rank_fraction)
+        self.rank = resolve_rank(channels, rank, rank_fraction, min_rank)
         self.init = check_init(init, "LowRankNDDR")
         width = channels * num_tasks
         self.diagonal = CrossStitch(channels, num_tasks, self.init, divide_beta)
@@ -101,9 +112,13 @@ class LowRankNDDR(Fusion):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """The diagonal init in D, U = 0, V uniform at PyTorch's convolution scale, a fresh BN."""
+        """The diagonal init in D, U = 0, V with orthonormal rows, a fresh BN.
+
+        With V V^T = I an SGD step on U moves D + U V as NDDR's step on its dense weight would,
+        projected on V's r input directions; PyTorch's default convolution init (uniform, variance
+        1 / (3 K C)) would move it a third as far."""
         self.diagonal.reset_parameters()
-        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+        nn.init.orthogonal_(self.down.weight)
         nn.init.zeros_(self.up.weight)
         self.bn.reset_parameters()
 
