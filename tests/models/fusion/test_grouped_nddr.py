@@ -54,7 +54,9 @@ def test_interleaving_is_undone():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_diagonal_init_is_nddrs(num_tasks):
     """The diagonal init lies within the groups: the layer is NDDR's at the same init."""
-    grouped = GroupedNDDR(8, num_tasks, groups=4, min_group_width=1, init=(0.8, 0.2), bn_eps=0.0).eval()
+    grouped = GroupedNDDR(
+        8, num_tasks, groups=4, min_group_width=1, init=(0.8, 0.2), bn_eps=0.0
+    ).eval()
     full = NDDR(8, num_tasks, init=(0.8, 0.2), bn_eps=0.0).eval()
     inputs = features(num_tasks, channels=8)
     assert torch.allclose(_dense(grouped), full.conv.weight[:, :, 0, 0])
@@ -71,7 +73,9 @@ def test_identity_init_passes_the_columns_through():
 @pytest.mark.parametrize("groups", [1, 2, 6])
 def test_is_the_dense_nddr_of_its_blocks(groups):
     """Any trained weights: the same function as NDDR with zeros outside the groups."""
-    layer = _randomised(GroupedNDDR(6, 2, groups=groups, min_group_width=1, activation=False, bn_eps=0.0))
+    layer = _randomised(
+        GroupedNDDR(6, 2, groups=groups, min_group_width=1, activation=False, bn_eps=0.0)
+    )
     full = NDDR(6, 2, activation=False, bn_eps=0.0).eval()
     with torch.no_grad():
         full.conv.weight.copy_(_dense(layer)[:, :, None, None])
@@ -108,6 +112,7 @@ def test_channels_last_inputs_give_channels_last_outputs():
 
 def test_weights_and_flops_are_nddrs_over_the_groups():
     assert GroupedNDDR(64, 2, groups=8, min_group_width=1).conv.weight.numel() == (2 * 64) ** 2 // 8
+
 
 def test_groups_keep_the_least_group_width_on_narrow_stages():
     assert [resolve_groups(c, 8, min_group_width=16) for c in (16, 32, 64, 128, 2048)] == [

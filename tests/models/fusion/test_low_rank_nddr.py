@@ -129,7 +129,10 @@ def test_rank_is_a_fraction_of_each_stage_raised_to_the_floor_unless_given():
         ({"rank_fraction": 1.5}, "LowRankNDDR option rank_fraction lies in (0, 1], got 1.5"),
         ({"min_rank": 0}, "LowRankNDDR option min_rank lies in [1, inf], got 0"),
         ({"min_rank": 4.0}, "LowRankNDDR option min_rank is an integer, got 4.0"),
-        ({"groups": 8}, "LowRankNDDR takes no option 'groups'; it takes rank_fraction, min_rank, rank"),
+        (
+            {"groups": 8},
+            "LowRankNDDR takes no option 'groups'; it takes rank_fraction, min_rank, rank",
+        ),
     ],
 )
 def test_bad_options_are_one_line(options, message):
