@@ -201,12 +201,25 @@ def plot(costs: Mapping, gains: Mapping, path: Path) -> None:
     left.set_ylabel("training FLOPs added to the K columns (%)")
     left.set_title("Cost (batch 2, 161x161)")
     left.legend()
-    measured = [setting for setting in SETTINGS if setting.suite_row]
     for axis, (suite, rows) in zip(right, gains.items()):
-        means = [rows.get(s.suite_row, (float("nan"), None, 0))[0] for s in measured]
-        stds = [rows.get(s.suite_row, (0, None, 0))[1] or 0 for s in measured]
+        measured = [setting for setting in SETTINGS if setting.suite_row in rows]
+        means = [rows[s.suite_row][0] for s in measured]
+        stds = [rows[s.suite_row][1] or 0 for s in measured]
+        if "nddr" in rows:
+            mean, std, _ = rows["nddr"]
+            axis.axhspan(
+                mean - (std or 0),
+                mean + (std or 0),
+                color="tab:blue",
+                alpha=0.15,
+                label="NDDR ± 1 std",
+            )
+            axis.legend(loc="lower right")
         axis.bar(range(len(measured)), means, 0.6, yerr=stds, capsize=4, color="tab:green")
-        axis.set_xticks(range(len(measured)), [s.label for s in measured], rotation=20)
+        low = min(m - s for m, s in zip(means, stds))
+        high = max(m + s for m, s in zip(means, stds))
+        axis.set_ylim(low - 0.5 * (high - low), high + 0.2 * (high - low))
+        axis.set_xticks(range(len(measured)), [s.label for s in measured], rotation=35, ha="right")
         axis.set_ylabel("Δm (metrics) against single-task (%)")
         axis.set_title(f"{suite} (mean ± std over seeds)")
     figure.tight_layout()

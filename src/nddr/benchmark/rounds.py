@@ -21,8 +21,9 @@ MIN_ROUNDS = 10
 MAX_ROUNDS = 200
 """Timed rounds at most, when the intervals stay wider than :data:`PRECISION`. On the 2-core
 virtual machines this project is tested on, a quiet one's steps still spread by ±5-10 % round to
-round (its host's other guests): 60 rounds gave VGG-16-LFOV's ratios ±1.9-2.5 %, so ±1.5 % takes
-about 100-170 rounds there (a half-width shrinks as one over the root of the rounds)."""
+round (its host's other guests), and by how much varies from day to day: VGG-16-LFOV's ratios
+reached ±1.5 % after 35 rounds one day and were at ±1.9-2.5 % after 60 on another, about 100-170
+rounds' worth (a half-width shrinks as one over the root of the rounds)."""
 PRECISION = 0.015
 """Relative half-width (±1.5 %) each time ratio's interval must reach."""
 CONFIDENCE = 0.95
