@@ -15,12 +15,17 @@ ratios with their 95 % interval (:mod:`nddr.benchmark.rounds`).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
 
-from nddr.benchmark.network import Runner, Settings, plan_workloads
+from nddr.benchmark.network import (
+    Runner,
+    Settings,
+    plan_workloads,
+    round_ratio_intervals,
+    time_runners,
+)
 from nddr.benchmark.rounds import median_interval
 from nddr.training.host_memory import keep_freed_memory
 
@@ -44,28 +49,17 @@ def main() -> None:
     bare = Runner.for_workload(workloads[-1], settings, device)
     bare.network.fusions = nn.ModuleList()
     runners[BARE] = bare
-    singles = [w.label for w in workloads[:-1]]
-    for runner in runners.values():
-        runner.train_step()
-        runner.train_step()
-    times: dict[str, list[float]] = {label: [] for label in runners}
-    for index in range(args.rounds):
-        order = list(runners) if index % 2 == 0 else list(reversed(runners))
-        for label in order:
-            start = time.perf_counter()
-            runners[label].train_step()
-            times[label].append(time.perf_counter() - start)
-    single_sums = [sum(times[s][i] for s in singles) for i in range(args.rounds)]
+    times = time_runners(runners, repeats=args.rounds, warmup=2, kinds=("train",))
     print(
         f"{args.variant} on {args.backbone}, batch {args.batch} at {args.size}px, "
         f"{torch.get_num_threads()} threads, {args.rounds} rounds: training-step time ratios"
     )
-    for label, against in ((args.variant, single_sums), (BARE, single_sums)):
-        ratio = median_interval([t / s for t, s in zip(times[label], against)])
+    for label, ratio in round_ratio_intervals(list(runners), times).items():
         print(
             f"  {label} / single-task sum: {ratio.median:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]"
         )
-    layers = median_interval([f / b for f, b in zip(times[args.variant], times[BARE])])
+    fused, bare_times = times[args.variant]["train"], times[BARE]["train"]
+    layers = median_interval([f / b for f, b in zip(fused, bare_times)])
     print(f"  {args.variant} / {BARE}: {layers.median:.3f} [{layers.low:.3f}, {layers.high:.3f}]")
 
 

@@ -96,7 +96,7 @@ def test_the_correction_learns_from_zero():
 
 
 def test_rank_is_a_fraction_of_each_stage_raised_to_the_floor_unless_given():
-    assert [resolve_rank(c, None, 0.125) for c in (4, 16, 2048)] == [1, 2, 256]
+    assert [resolve_rank(c, None, 0.125, min_rank=1) for c in (4, 16, 2048)] == [1, 2, 256]
     assert [resolve_rank(c, None, 0.125, min_rank=16) for c in (8, 64, 256, 2048)] == [
         8,
         16,

@@ -60,7 +60,7 @@ def check_groups(channels: int, groups: int, fusion: str) -> None:
         )
 
 
-def resolve_groups(channels: int, groups: int, min_group_width: int = 1) -> int:
+def resolve_groups(channels: int, groups: int, min_group_width: int) -> int:
     """G at a stage of C ``channels``: the largest divisor of ``groups`` that leaves at least
     ``min_group_width`` channels per task in each group (1 where none does)."""
     return max(

@@ -19,7 +19,7 @@ from nddr.models.fusion.cross_stitch import CrossStitch, mix_channels
 from nddr.models.fusion.nddr import bn_scale
 
 
-def resolve_rank(channels: int, rank: int | None, rank_fraction: float, min_rank: int = 1) -> int:
+def resolve_rank(channels: int, rank: int | None, rank_fraction: float, min_rank: int) -> int:
     """r at a stage of C ``channels``: ``rank`` where given, else ``rank_fraction`` of C rounded
     and raised to ``min_rank``, at most C; a ValueError unless 1 <= r <= C."""
     if rank is not None:
